@@ -1,0 +1,248 @@
+package manager
+
+import (
+	"context"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/pmux/pmux/logs"
+	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/sockets"
+	"github.com/pmux/pmux/spawn"
+)
+
+// Spawner starts and signals workers and reports their exits. The real one
+// is *spawn.Spawner; unit tests use a fake.
+type Spawner interface {
+	Start(spawn.Spec) (pid int, err error)
+	Signal(pgid int, sig syscall.Signal) error
+	Reap() []spawn.Exit
+}
+
+// ReadyMode says when a freshly started worker counts as ready.
+type ReadyMode int
+
+const (
+	ReadyAtExec ReadyMode = iota // as soon as it is started
+	ReadyDelay                   // a fixed delay after exec
+	ReadyNotify                  // when it sends READY=1 to the notify socket
+)
+
+// PoolConfig is one resolved pool: everything needed to start its workers.
+type PoolConfig struct {
+	Name      string
+	Path      string   // resolved program
+	Args      []string // argv
+	Env       []string // the worker environment before pmux adds its own variables
+	Dir       string
+	Listeners []*sockets.Listener
+	Workers   int
+
+	Ready           ReadyMode
+	ReadyDelay      time.Duration
+	BootTimeout     time.Duration
+	GracefulTimeout time.Duration
+	QuickTimeout    time.Duration
+	Watchdog        time.Duration
+	MaxLifetime     time.Duration
+	MaxRSS          int64
+
+	StopSignal  syscall.Signal
+	QuickSignal syscall.Signal
+	Forward     []syscall.Signal
+
+	Credential *syscall.Credential
+	Umask      int // -1 keeps the master's
+	Compat     []string
+
+	// Prefix tags each line of worker output; nil uses logs.Prefix.
+	Prefix func(slot, pid int) string
+}
+
+// Options wires a Manager to the outside world.
+type Options struct {
+	Log       zerolog.Logger
+	Spawner   Spawner
+	Clock     Clock // nil means real time
+	Signals   signalmap.Map
+	Pools     []PoolConfig
+	MasterPID int
+
+	// ChildExited delivers SIGCHLD. Its own buffered channel, separate from
+	// the other signals, so a storm of those can never crowd out a reap.
+	ChildExited <-chan os.Signal
+	// Notify delivers datagrams from workers' sd_notify; nil when no pool
+	// needs it. NotifySocket is the address workers are given.
+	Notify       <-chan NotifyMessage
+	NotifySocket string
+	// Supervisor receives pmux's own sd_notify states; nil when pmux has no
+	// supervisor listening.
+	Supervisor func(state string)
+
+	// Output receives workers' output line by line; nil passes the master's
+	// stdout and stderr straight through.
+	Output *logs.Sink
+	// ReopenLogs reopens every file pmux owns; nil when it owns none.
+	ReopenLogs func() error
+	// StopWorkersAllowed is false when a terminal resize could send WINCH:
+	// pmux runs in the foreground with stdin on a TTY.
+	StopWorkersAllowed bool
+}
+
+type phase int
+
+const (
+	running phase = iota
+	stoppingGraceful
+	stoppingQuick
+)
+
+func (p phase) String() string {
+	return [...]string{"running", "stopping", "stopping quickly"}[p]
+}
+
+// Manager supervises the pools. Create it with New and drive it with Run.
+type Manager struct {
+	opts   Options
+	log    zerolog.Logger
+	clock  Clock
+	pools  []*pool
+	byPid  map[int]*worker
+	events chan func()
+	done   chan struct{}
+	phase  phase
+	pumps  sync.WaitGroup
+
+	// What pmux last told its supervisor, so each state is sent once.
+	announcedReady bool
+	reloading      bool
+}
+
+// New prepares a Manager; nothing starts until Run.
+func New(opts Options) *Manager {
+	if opts.Clock == nil {
+		opts.Clock = realClock{}
+	}
+	m := &Manager{
+		opts:   opts,
+		log:    opts.Log,
+		clock:  opts.Clock,
+		byPid:  make(map[int]*worker),
+		events: make(chan func(), 256),
+		done:   make(chan struct{}),
+	}
+	for i := range opts.Pools {
+		cfg := opts.Pools[i]
+		m.pools = append(m.pools, &pool{cfg: cfg, target: cfg.Workers, generation: 1, surge: max(cfg.Workers, 1)})
+	}
+	return m
+}
+
+// Run starts the workers and supervises them until a stop completes or ctx
+// is cancelled (which stops gracefully). It returns once every worker has
+// exited.
+func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
+	defer m.joinPumps()
+	defer close(m.done)
+	m.log.Info().Str("event", "master_started").Int("pid", m.opts.MasterPID).Msg("master started")
+	for _, p := range m.pools {
+		m.reconcile(p)
+	}
+	m.updateSupervisor()
+	ctxDone := ctx.Done()
+	for !m.finished() {
+		select {
+		case sig := <-signals:
+			if s, ok := sig.(syscall.Signal); ok {
+				m.handleSignal(s)
+			}
+		case <-m.opts.ChildExited:
+			m.reap()
+		case msg := <-m.opts.Notify:
+			m.handleNotify(msg)
+		case ev := <-m.events:
+			ev()
+		case <-ctxDone:
+			ctxDone = nil
+			m.stopAll(false)
+		}
+	}
+	m.log.Info().Str("event", "master_stopped").Msg("every worker has exited")
+	return nil
+}
+
+func (m *Manager) finished() bool {
+	return m.phase != running && len(m.byPid) == 0
+}
+
+// post hands f to the loop. It is called from helper goroutines only; once
+// the loop has returned, f is dropped, since nothing is left to update.
+func (m *Manager) post(f func()) {
+	select {
+	case m.events <- f:
+	case <-m.done:
+	}
+}
+
+// after runs f on the loop once d has passed.
+func (m *Manager) after(d time.Duration, f func()) Timer {
+	return m.clock.AfterFunc(d, func() { m.post(f) })
+}
+
+// joinPumps waits for the output pumps, which end when the last process
+// holding a worker's pipe exits. A grandchild that escaped its group could
+// hold one forever, so the wait is bounded.
+func (m *Manager) joinPumps() {
+	drained := make(chan struct{})
+	go func() { m.pumps.Wait(); close(drained) }()
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-drained:
+	case <-t.C:
+		m.log.Warn().Str("event", "output_not_drained").Msg("a process outside pmux's control still holds a worker's output pipe")
+	}
+}
+
+func (m *Manager) reap() {
+	for _, exit := range m.opts.Spawner.Reap() {
+		w, ok := m.byPid[exit.Pid]
+		if !ok {
+			m.log.Debug().Str("event", "orphan_reaped").Int("pid", exit.Pid).Str("status", exit.Describe()).Msg("reaped an orphan")
+			continue
+		}
+		m.workerExited(w, exit)
+	}
+	m.updateSupervisor()
+}
+
+// Query runs f on the loop and waits for it, so callers outside the loop
+// can read state consistently. It fails once the loop has stopped.
+func (m *Manager) Query(ctx context.Context, f func()) error {
+	ran := make(chan struct{})
+	select {
+	case m.events <- func() { f(); close(ran) }:
+	case <-m.done:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-ran:
+		return nil
+	case <-m.done:
+		// The loop may have run f just before it returned.
+		select {
+		case <-ran:
+			return nil
+		default:
+			return ErrStopped
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,327 @@
+package manager
+
+import (
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pmux/pmux/signalmap"
+)
+
+func envOf(c call) map[string]string {
+	env := map[string]string{}
+	for _, kv := range c.spec.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	return env
+}
+
+func TestStartsEveryWorkerWithSlotAndGeneration(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 3, Args: []string{"app"}, Env: []string{"PMUX_WORKER=stale", "A=1"}})
+	slots := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		c := h.expectStart()
+		env := envOf(c)
+		slots[env["PMUX_WORKER"]] = true
+		if env["PMUX_GENERATION"] != "1" || env["PMUX_MASTER_PID"] != "1" || env["A"] != "1" {
+			t.Errorf("env %v", c.spec.Env)
+		}
+		if n := strings.Count(strings.Join(c.spec.Env, "\n"), "PMUX_WORKER="); n != 1 {
+			t.Errorf("PMUX_WORKER appears %d times", n)
+		}
+		if c.spec.ParentDeathSignal != syscall.SIGTERM {
+			t.Errorf("parent-death signal %v, want the stop signal", c.spec.ParentDeathSignal)
+		}
+	}
+	if len(slots) != 3 || !slots["0"] || !slots["2"] {
+		t.Errorf("slots %v", slots)
+	}
+	h.expectQuiet()
+}
+
+func TestCrashRespawnsWithBackoff(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
+	pid := h.expectStart().pid
+	// First crash: at once.
+	h.sp.exit(pid, 1, 0)
+	pid = h.expectStart().pid
+	for _, delay := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
+		h.sp.exit(pid, 1, 0)
+		h.expectQuiet()
+		h.clock.Advance(delay - time.Millisecond)
+		h.expectQuiet()
+		h.clock.Advance(time.Millisecond)
+		pid = h.expectStart().pid
+	}
+	// A worker that stayed up past healthyUptime resets the backoff.
+	h.clock.Advance(healthyUptime)
+	h.sp.exit(pid, 1, 0)
+	pid = h.expectStart().pid
+	h.sp.exit(pid, 1, 0)
+	h.expectQuiet()
+	h.clock.Advance(firstBackoff)
+	h.expectStart()
+	if st := h.status(); st.Pools[0].Workers[0].Restarts != 6 {
+		t.Errorf("restarts %d, want 6", st.Pools[0].Workers[0].Restarts)
+	}
+}
+
+func TestBackoffCapsAtThirtySeconds(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
+	pid := h.expectStart().pid
+	var last time.Duration
+	for i := 0; i < 12; i++ {
+		h.sp.exit(pid, 1, 0)
+		h.sync()
+		var waited time.Duration
+		for {
+			select {
+			case c := <-h.sp.calls:
+				pid = c.pid
+			default:
+				h.clock.Advance(100 * time.Millisecond)
+				h.sync()
+				waited += 100 * time.Millisecond
+				continue
+			}
+			break
+		}
+		last = waited
+	}
+	if last > maxBackoff+100*time.Millisecond || last < maxBackoff {
+		t.Errorf("last backoff %v, want %v", last, maxBackoff)
+	}
+}
+
+func TestReloadIsSurgeFirst(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 2, Ready: ReadyNotify})
+	a, b := h.expectStart().pid, h.expectStart().pid
+	h.ready(a)
+	h.ready(b)
+	h.expectQuiet()
+	h.signals <- syscall.SIGHUP
+	c, d := h.expectStart(), h.expectStart()
+	if envOf(c)["PMUX_GENERATION"] != "2" {
+		t.Errorf("new worker generation %s", envOf(c)["PMUX_GENERATION"])
+	}
+	// Nothing old stops before its replacement is ready.
+	h.expectQuiet()
+	h.ready(c.pid)
+	old := a
+	if envOf(c)["PMUX_WORKER"] == "1" {
+		old = b
+	}
+	h.expectSignal(old, syscall.SIGTERM)
+	h.expectQuiet()
+	h.ready(d.pid)
+	other := a + b - old
+	h.expectSignal(other, syscall.SIGTERM)
+	h.sp.exit(a, 0, 0)
+	h.sp.exit(b, 0, 0)
+	h.expectQuiet()
+	st := h.status()
+	if len(st.Pools[0].Workers) != 2 || st.Pools[0].Generation != 2 {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestRollingRestartReplacesOneSlotAtATime(t *testing.T) {
+	h := newHarness(t, signalmap.Puma, PoolConfig{Workers: 3, Ready: ReadyNotify})
+	var pids []int
+	for i := 0; i < 3; i++ {
+		pids = append(pids, h.expectStart().pid)
+		h.ready(pids[i])
+	}
+	h.expectQuiet()
+	h.signals <- syscall.SIGUSR1 // puma: rolling_restart
+	for i := 0; i < 3; i++ {
+		n := h.expectStart()
+		h.expectQuiet() // the next slot waits for this one
+		h.ready(n.pid)
+		c := h.next()
+		if c.signal != syscall.SIGTERM || !slices.Contains(pids, c.pid) {
+			t.Fatalf("got %+v, want an old worker stopped", c)
+		}
+	}
+	h.expectQuiet()
+}
+
+func TestFailedBootDuringReloadKeepsOldWorker(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1, Ready: ReadyNotify, BootTimeout: time.Second})
+	old := h.expectStart().pid
+	h.ready(old)
+	h.signals <- syscall.SIGHUP
+	n := h.expectStart().pid
+	h.clock.Advance(time.Second)
+	h.expectSignal(n, syscall.SIGKILL)
+	h.sp.exit(n, 0, syscall.SIGKILL)
+	// The slot backs off and retries; the old worker is never touched.
+	h.expectStart()
+	st := h.status()
+	if st.Pools[0].Workers[0].Pid != old || st.Pools[0].Workers[0].State != "ready" {
+		t.Errorf("old worker not serving: %+v", st.Pools[0].Workers)
+	}
+}
+
+func TestIncrDecrRespectFloor(t *testing.T) {
+	for _, tc := range []struct {
+		profile signalmap.Profile
+		floor   int
+	}{{signalmap.Unicorn, 0}, {signalmap.Gunicorn, 1}} {
+		t.Run(string(tc.profile), func(t *testing.T) {
+			h := newHarness(t, tc.profile, PoolConfig{Workers: 1})
+			first := h.expectStart().pid
+			h.signals <- syscall.SIGTTIN
+			second := h.expectStart()
+			if envOf(second)["PMUX_WORKER"] != "1" {
+				t.Errorf("TTIN started slot %s, want 1", envOf(second)["PMUX_WORKER"])
+			}
+			h.signals <- syscall.SIGTTOU
+			h.expectSignal(second.pid, syscall.SIGTERM)
+			h.sp.exit(second.pid, 0, 0)
+			h.signals <- syscall.SIGTTOU
+			if tc.floor == 0 {
+				h.expectSignal(first, syscall.SIGTERM)
+				h.sp.exit(first, 0, 0)
+			}
+			h.signals <- syscall.SIGTTOU
+			h.expectQuiet()
+			if got := h.status().Pools[0].Target; got != tc.floor {
+				t.Errorf("target %d, want the floor %d", got, tc.floor)
+			}
+		})
+	}
+}
+
+func TestGracefulStopEscalatesToKill(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1, GracefulTimeout: 3 * time.Second})
+	pid := h.expectStart().pid
+	h.signals <- syscall.SIGQUIT
+	h.expectSignal(pid, syscall.SIGTERM)
+	h.clock.Advance(3 * time.Second)
+	h.expectSignal(pid, syscall.SIGKILL)
+	h.sp.exit(pid, 0, syscall.SIGKILL)
+	if err := h.finished(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestQuickStopHurriesGracefulStop(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
+	pid := h.expectStart().pid
+	h.signals <- syscall.SIGQUIT
+	h.expectSignal(pid, syscall.SIGTERM)
+	h.signals <- syscall.SIGINT
+	h.expectSignal(pid, syscall.SIGINT)
+	h.clock.Advance(5 * time.Second)
+	h.expectSignal(pid, syscall.SIGKILL)
+	h.sp.exit(pid, 0, syscall.SIGKILL)
+	h.finished()
+}
+
+func TestNoRespawnWhileStopping(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 2})
+	a, b := h.expectStart().pid, h.expectStart().pid
+	h.signals <- syscall.SIGQUIT
+	h.next()
+	h.next()
+	h.sp.exit(a, 1, 0)
+	h.expectQuiet()
+	h.sp.exit(b, 0, 0)
+	h.finished()
+}
+
+func TestStartFailureBacksOff(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
+	pid := h.expectStart().pid
+	h.sp.mu.Lock()
+	h.sp.failing = true
+	h.sp.mu.Unlock()
+	h.sp.exit(pid, 1, 0)
+	h.sync()
+	h.sp.mu.Lock()
+	h.sp.failing = false
+	h.sp.mu.Unlock()
+	h.expectQuiet()
+	h.clock.Advance(firstBackoff)
+	h.expectStart()
+}
+
+func TestWatchdogKillsSilentWorkerButForgivesLateMaster(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1, Ready: ReadyNotify, Watchdog: 2 * time.Second})
+	pid := h.expectStart().pid
+	h.ready(pid)
+	h.sync()
+	h.notify <- NotifyMessage{Pid: pid, Fields: map[string]string{"WATCHDOG": "1"}}
+	h.sync()
+	h.clock.Advance(1900 * time.Millisecond)
+	h.expectQuiet()
+	// Jumping far past the deadline is what a suspended master sees.
+	h.clock.Advance(10 * time.Second)
+	h.expectQuiet()
+	h.clock.Advance(2 * time.Second)
+	h.expectSignal(pid, syscall.SIGKILL)
+	h.sp.exit(pid, 0, syscall.SIGKILL)
+	h.expectStart()
+}
+
+func TestNotifyFromStrangerIgnored(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1, Ready: ReadyNotify})
+	pid := h.expectStart().pid
+	h.notify <- NotifyMessage{Pid: pid + 100, Fields: map[string]string{"READY": "1"}}
+	h.sync()
+	if st := h.status(); st.Pools[0].Workers[0].State != "starting" {
+		t.Errorf("state %s after a stranger's READY=1, want starting", st.Pools[0].Workers[0].State)
+	}
+}
+
+func TestStopWorkersThenReloadBringsThemBack(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 2})
+	a, b := h.expectStart().pid, h.expectStart().pid
+	h.signals <- syscall.SIGWINCH
+	h.next()
+	h.next()
+	h.sp.exit(a, 0, 0)
+	h.sp.exit(b, 0, 0)
+	h.expectQuiet()
+	if n := len(h.status().Pools[0].Workers); n != 0 {
+		t.Fatalf("%d workers after WINCH", n)
+	}
+	h.signals <- syscall.SIGHUP
+	h.expectStart()
+	h.expectStart()
+}
+
+func TestSupervisorNotifications(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1, Ready: ReadyNotify})
+	pid := h.expectStart().pid
+	h.ready(pid)
+	if s := <-h.sup; !strings.HasPrefix(s, "READY=1") {
+		t.Errorf("first state %q, want READY=1", s)
+	}
+	h.signals <- syscall.SIGHUP
+	n := h.expectStart().pid
+	if s := <-h.sup; !strings.HasPrefix(s, "RELOADING=1\nMONOTONIC_USEC=") {
+		t.Errorf("state %q, want RELOADING=1 with MONOTONIC_USEC", s)
+	}
+	h.ready(n)
+	h.expectSignal(pid, syscall.SIGTERM)
+	h.sp.exit(pid, 0, 0)
+	if s := <-h.sup; !strings.HasPrefix(s, "READY=1") {
+		t.Errorf("state %q after reload, want READY=1", s)
+	}
+	h.signals <- syscall.SIGQUIT
+	if s := <-h.sup; s != "STOPPING=1" {
+		t.Errorf("state %q, want STOPPING=1", s)
+	}
+}
+
+func TestMergeEnvLastWins(t *testing.T) {
+	got := MergeEnv([]string{"A=1", "B=2"}, "A=3", "C=4", "B=5")
+	if want := []string{"A=3", "B=5", "C=4"}; !slices.Equal(got, want) {
+		t.Errorf("MergeEnv = %v, want %v", got, want)
+	}
+}

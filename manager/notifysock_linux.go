@@ -1,0 +1,100 @@
+package manager
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// NotifySocket is the master's sd_notify socket for its workers. It lives
+// in the abstract namespace, so there is no file to clean up and workers
+// reach it by name, not by an inherited fd.
+type NotifySocket struct {
+	conn     *net.UnixConn
+	addr     string
+	messages chan NotifyMessage
+	wg       sync.WaitGroup
+}
+
+// ListenNotify opens the socket and starts its reader.
+func ListenNotify() (*NotifySocket, error) {
+	var nonce [8]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		return nil, fmt.Errorf("notify socket: %w", err)
+	}
+	addr := fmt.Sprintf("@pmux/%d/%s", os.Getpid(), hex.EncodeToString(nonce[:]))
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		return nil, fmt.Errorf("notify socket %s: %w", addr, err)
+	}
+	raw, err := conn.SyscallConn()
+	if err == nil {
+		ctrlErr := raw.Control(func(fd uintptr) {
+			err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		})
+		if ctrlErr != nil {
+			err = ctrlErr
+		}
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("notify socket %s: enable SO_PASSCRED: %w", addr, err)
+	}
+	n := &NotifySocket{conn: conn, addr: addr, messages: make(chan NotifyMessage, 64)}
+	n.wg.Add(1)
+	go n.read()
+	return n, nil
+}
+
+// Addr is the NOTIFY_SOCKET value for workers.
+func (n *NotifySocket) Addr() string { return n.addr }
+
+// Messages delivers each datagram that carried its sender's credentials.
+func (n *NotifySocket) Messages() <-chan NotifyMessage { return n.messages }
+
+// Close stops the reader and waits for it.
+func (n *NotifySocket) Close() error {
+	err := n.conn.Close()
+	n.wg.Wait()
+	return err
+}
+
+func (n *NotifySocket) read() {
+	defer n.wg.Done()
+	defer close(n.messages)
+	buf := make([]byte, 4096)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	for {
+		nb, noob, _, _, err := n.conn.ReadMsgUnix(buf, oob)
+		if errors.Is(err, net.ErrClosed) {
+			return
+		}
+		if err != nil {
+			continue
+		}
+		pid, ok := senderPid(oob[:noob])
+		if !ok {
+			continue // no credentials: the sender cannot be trusted to be a worker
+		}
+		n.messages <- NotifyMessage{Pid: pid, Fields: ParseNotify(buf[:nb])}
+	}
+}
+
+func senderPid(oob []byte) (int, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, false
+	}
+	for _, msg := range msgs {
+		if cred, err := unix.ParseUnixCredentials(&msg); err == nil {
+			return int(cred.Pid), true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,429 @@
+package manager
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pmux/pmux/logs"
+	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/sockets"
+	"github.com/pmux/pmux/spawn"
+)
+
+const (
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = 30 * time.Second
+	// A worker that stayed up this long was healthy: its crash restarts the
+	// backoff from the beginning.
+	healthyUptime = 10 * time.Second
+)
+
+type pool struct {
+	cfg        PoolConfig
+	target     int
+	generation int
+	// surge is how many slots may be replacing their worker at once:
+	// every slot for a reload, one for a rolling restart.
+	surge int
+	slots []*slot
+}
+
+type slot struct {
+	index   int
+	workers []*worker // live workers, oldest first
+	// restarts counts unexpected exits; backoff is the delay before the
+	// next respawn, and respawn the pending timer for it.
+	restarts int
+	backoff  time.Duration
+	respawn  Timer
+	lastExit string
+}
+
+type workerState int
+
+const (
+	starting workerState = iota
+	ready
+	stopping
+)
+
+func (s workerState) String() string {
+	return [...]string{"starting", "ready", "stopping"}[s]
+}
+
+type worker struct {
+	pid        int
+	pool       *pool
+	slot       *slot
+	generation int
+	state      workerState
+	started    time.Time
+	quick      bool // stopping with the quick signal
+	retiring   bool // past its lifetime or memory limit: replaced, then stopped
+	failed     bool // stopped by pmux for misbehaving: its exit counts as a crash
+	exited     bool
+	status     string // last STATUS= it sent
+	timers     []Timer
+	watchdog   Timer // also in timers; kept to re-arm it on each ping
+}
+
+func (w *worker) stopTimers() {
+	for _, t := range w.timers {
+		t.Stop()
+	}
+	w.timers = nil
+}
+
+// current returns the slot's worker of the pool's current generation that
+// is not on its way out, if any.
+func (s *slot) current(gen int) *worker {
+	for _, w := range s.workers {
+		if w.generation == gen && w.state != stopping && !w.retiring {
+			return w
+		}
+	}
+	return nil
+}
+
+func (s *slot) remove(w *worker) {
+	for i, x := range s.workers {
+		if x == w {
+			s.workers = append(s.workers[:i], s.workers[i+1:]...)
+			return
+		}
+	}
+}
+
+// replacing counts slots whose new worker is still booting while an older
+// one serves: the surge in progress.
+func (p *pool) replacing() int {
+	n := 0
+	for _, s := range p.slots {
+		cur := s.current(p.generation)
+		if cur != nil && cur.state == starting && len(s.workers) > 1 {
+			n++
+		}
+	}
+	return n
+}
+
+// reconcile moves the pool one step towards its target. It is idempotent
+// and called after every event that can change what the pool needs.
+func (m *Manager) reconcile(p *pool) {
+	if m.phase != running {
+		return
+	}
+	for len(p.slots) < p.target {
+		p.slots = append(p.slots, &slot{index: len(p.slots)})
+	}
+	for _, s := range p.slots {
+		if s.index >= p.target {
+			if s.respawn != nil {
+				s.respawn.Stop()
+				s.respawn = nil
+			}
+			for _, w := range s.workers {
+				m.stopWorker(w, false)
+			}
+			continue
+		}
+		cur := s.current(p.generation)
+		switch {
+		case cur == nil:
+			if s.respawn != nil {
+				continue
+			}
+			if len(s.workers) > 0 && p.replacing() >= p.surge {
+				continue
+			}
+			m.startWorker(p, s)
+		case cur.state == ready:
+			for _, w := range s.workers {
+				if w != cur {
+					m.stopWorker(w, false)
+				}
+			}
+		}
+	}
+	// Drop empty slots past the target from the end, so slots stay 0..N-1.
+	for n := len(p.slots); n > p.target && len(p.slots[n-1].workers) == 0 && p.slots[n-1].respawn == nil; n-- {
+		p.slots = p.slots[:n-1]
+	}
+}
+
+func (m *Manager) startWorker(p *pool, s *slot) {
+	cfg := &p.cfg
+	spec := spawn.Spec{
+		Path:              cfg.Path,
+		Args:              cfg.Args,
+		Env:               m.workerEnv(p, s),
+		Dir:               cfg.Dir,
+		Credential:        cfg.Credential,
+		Umask:             cfg.Umask,
+		ParentDeathSignal: cfg.StopSignal,
+	}
+	for _, l := range cfg.Listeners {
+		spec.Files = append(spec.Files, l.File)
+	}
+	var pipeR, pipeW *os.File
+	if m.opts.Output != nil {
+		var err error
+		pipeR, pipeW, err = os.Pipe()
+		if err != nil {
+			m.startFailed(p, s, err)
+			return
+		}
+		spec.Stdout, spec.Stderr = pipeW, pipeW
+	} else {
+		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+	}
+	began := m.clock.Now()
+	pid, err := m.opts.Spawner.Start(spec)
+	if pipeW != nil {
+		pipeW.Close()
+	}
+	if err != nil {
+		if pipeR != nil {
+			pipeR.Close()
+		}
+		m.startFailed(p, s, err)
+		return
+	}
+	w := &worker{pid: pid, pool: p, slot: s, generation: p.generation, started: began}
+	s.workers = append(s.workers, w)
+	m.byPid[pid] = w
+	if pipeR != nil {
+		m.pump(pipeR, p, s.index, pid)
+	}
+	m.log.Info().Str("event", "worker_spawned").Str("pool", cfg.Name).Int("slot", s.index).
+		Int("pid", pid).Int("gen", w.generation).Dur("spawn_ms", m.clock.Now().Sub(began)).Msg("worker started")
+
+	if cfg.BootTimeout > 0 && cfg.Ready != ReadyAtExec {
+		w.timers = append(w.timers, m.after(cfg.BootTimeout, func() {
+			if w.exited || w.state != starting {
+				return
+			}
+			m.log.Warn().Str("event", "worker_boot_timeout").Str("pool", cfg.Name).Int("slot", s.index).
+				Int("pid", w.pid).Dur("boot_timeout", cfg.BootTimeout).Msg("worker not ready in time; killing it")
+			w.failed = true
+			m.kill(w)
+		}))
+	}
+	switch cfg.Ready {
+	case ReadyAtExec:
+		m.markReady(w)
+	case ReadyDelay:
+		w.timers = append(w.timers, m.after(cfg.ReadyDelay, func() {
+			if !w.exited && w.state == starting {
+				m.markReady(w)
+				m.updateSupervisor()
+			}
+		}))
+	}
+}
+
+// startFailed treats a worker that could not even be started like one that
+// crashed at once, so a vanished command backs off instead of spinning.
+func (m *Manager) startFailed(p *pool, s *slot, err error) {
+	s.restarts++
+	s.lastExit = "start failed"
+	delay := m.nextBackoff(s, 0)
+	m.log.Error().Str("event", "worker_start_failed").Str("pool", p.cfg.Name).Int("slot", s.index).
+		Err(err).Dur("respawn_in", delay).Msg("could not start worker")
+	m.scheduleRespawn(p, s, delay)
+}
+
+func (m *Manager) pump(r *os.File, p *pool, slot, pid int) {
+	prefix := logs.Prefix(p.cfg.Name, slot, pid, false)
+	if p.cfg.Prefix != nil {
+		prefix = p.cfg.Prefix(slot, pid)
+	}
+	sink := m.opts.Output
+	m.pumps.Add(1)
+	go func() {
+		defer m.pumps.Done()
+		defer r.Close()
+		sink.Pump(r, prefix)
+	}()
+}
+
+func (m *Manager) markReady(w *worker) {
+	w.state = ready
+	m.log.Info().Str("event", "worker_ready").Str("pool", w.pool.cfg.Name).Int("slot", w.slot.index).
+		Int("pid", w.pid).Int("gen", w.generation).Dur("boot", m.clock.Now().Sub(w.started)).Msg("worker ready")
+	m.armLifetime(w)
+	m.reconcile(w.pool)
+}
+
+// stopWorker asks w to stop: the stop signal and graceful timeout, or the
+// quick ones. A graceful stop can be hurried into a quick one, never the
+// other way round.
+func (m *Manager) stopWorker(w *worker, quick bool) {
+	if w.exited || (w.state == stopping && (w.quick || !quick)) {
+		return
+	}
+	cfg := &w.pool.cfg
+	sig, timeout := cfg.StopSignal, cfg.GracefulTimeout
+	if quick {
+		sig, timeout = cfg.QuickSignal, cfg.QuickTimeout
+	}
+	w.state = stopping
+	w.quick = quick
+	w.stopTimers()
+	m.log.Info().Str("event", "worker_stopping").Str("pool", cfg.Name).Int("slot", w.slot.index).
+		Int("pid", w.pid).Int("gen", w.generation).Str("signal", signalmap.Name(sig)).Msg("stopping worker")
+	m.signalWorker(w, sig)
+	w.timers = append(w.timers, m.after(timeout, func() {
+		if w.exited {
+			return
+		}
+		m.log.Warn().Str("event", "worker_kill").Str("pool", cfg.Name).Int("slot", w.slot.index).
+			Int("pid", w.pid).Dur("timeout", timeout).Msg("worker did not stop in time; sending KILL")
+		m.signalWorker(w, syscall.SIGKILL)
+	}))
+}
+
+// kill ends a misbehaving worker at once; its exit is handled like a crash.
+func (m *Manager) kill(w *worker) {
+	w.state = stopping
+	w.stopTimers()
+	m.signalWorker(w, syscall.SIGKILL)
+}
+
+func (m *Manager) signalWorker(w *worker, sig syscall.Signal) {
+	if err := m.opts.Spawner.Signal(w.pid, sig); err != nil {
+		m.log.Error().Str("event", "signal_failed").Int("pid", w.pid).Err(err).Msg("could not signal worker")
+	}
+}
+
+func (m *Manager) workerExited(w *worker, exit spawn.Exit) {
+	delete(m.byPid, w.pid)
+	w.exited = true
+	w.stopTimers()
+	p, s := w.pool, w.slot
+	s.remove(w)
+	expected := w.state == stopping && !w.failed
+	status := exit.Describe()
+	ev := m.log.Info()
+	if !expected {
+		ev = m.log.Warn()
+	}
+	ev = ev.Str("event", "worker_exited").Str("pool", p.cfg.Name).Int("slot", s.index).Int("pid", w.pid).
+		Int("gen", w.generation).Str("status", status).Dur("uptime", m.clock.Now().Sub(w.started))
+	if expected || m.phase != running || s.index >= p.target || s.current(p.generation) != nil || w.generation != p.generation {
+		ev.Msg("worker exited")
+		m.reconcile(p)
+		return
+	}
+	s.restarts++
+	s.lastExit = status
+	delay := m.nextBackoff(s, m.clock.Now().Sub(w.started))
+	ev.Int("restarts", s.restarts).Dur("respawn_in", delay).Msg("worker exited unexpectedly")
+	m.scheduleRespawn(p, s, delay)
+}
+
+// nextBackoff returns how long to wait before respawning in s and advances
+// its backoff: a healthy worker's crash is answered at once, then 100 ms
+// doubling to 30 s while the slot keeps failing.
+func (m *Manager) nextBackoff(s *slot, uptime time.Duration) time.Duration {
+	if uptime >= healthyUptime {
+		s.backoff = 0
+	}
+	delay := s.backoff
+	switch {
+	case s.backoff == 0:
+		s.backoff = firstBackoff
+	case s.backoff*2 > maxBackoff:
+		s.backoff = maxBackoff
+	default:
+		s.backoff *= 2
+	}
+	return delay
+}
+
+func (m *Manager) scheduleRespawn(p *pool, s *slot, delay time.Duration) {
+	if delay <= 0 {
+		m.reconcile(p)
+		return
+	}
+	s.respawn = m.after(delay, func() {
+		s.respawn = nil
+		m.reconcile(p)
+	})
+}
+
+// workerEnv is the pool's environment plus the variables of SPEC §3. The
+// shim adds LISTEN_PID, which only the child can know.
+func (m *Manager) workerEnv(p *pool, s *slot) []string {
+	cfg := &p.cfg
+	extra := []string{
+		"PMUX_WORKER=" + strconv.Itoa(s.index),
+		"PMUX_GENERATION=" + strconv.Itoa(p.generation),
+		"PMUX_MASTER_PID=" + strconv.Itoa(m.opts.MasterPID),
+	}
+	if n := len(cfg.Listeners); n > 0 {
+		names := make([]string, n)
+		fds := make([]string, n)
+		for i, l := range cfg.Listeners {
+			names[i] = l.Name()
+			fds[i] = strconv.Itoa(3 + i)
+		}
+		extra = append(extra, "LISTEN_FDS="+strconv.Itoa(n), "LISTEN_FDNAMES="+strings.Join(names, ":"))
+		if port := firstTCPPort(cfg.Listeners); port > 0 {
+			extra = append(extra, "PORT="+strconv.Itoa(port))
+		}
+		for _, c := range cfg.Compat {
+			switch c {
+			case "einhorn":
+				extra = append(extra, "EINHORN_FDS="+strings.Join(fds, " "), "EINHORN_FD_COUNT="+strconv.Itoa(n))
+			case "server-starter":
+				extra = append(extra, "SERVER_STARTER_PORT="+serverStarterPorts(cfg.Listeners))
+			}
+		}
+	}
+	if cfg.Ready == ReadyNotify || cfg.Watchdog > 0 {
+		extra = append(extra, "NOTIFY_SOCKET="+m.opts.NotifySocket)
+	}
+	if cfg.Watchdog > 0 {
+		extra = append(extra, "WATCHDOG_USEC="+strconv.FormatInt(cfg.Watchdog.Microseconds(), 10))
+	}
+	return MergeEnv(cfg.Env, extra...)
+}
+
+func firstTCPPort(ls []*sockets.Listener) int {
+	for _, l := range ls {
+		if p := l.Port(); p > 0 {
+			return p
+		}
+	}
+	return 0
+}
+
+// serverStarterPorts renders Server::Starter's "addr=fd;addr=fd" list.
+func serverStarterPorts(ls []*sockets.Listener) string {
+	parts := make([]string, len(ls))
+	for i, l := range ls {
+		parts[i] = l.Addr() + "=" + strconv.Itoa(3+i)
+	}
+	return strings.Join(parts, ";")
+}
+
+// MergeEnv returns base with each KEY=VALUE of overrides replacing any
+// earlier entry for KEY, so a program's getenv sees exactly one value.
+func MergeEnv(base []string, overrides ...string) []string {
+	out := make([]string, 0, len(base)+len(overrides))
+	seen := make(map[string]int, len(base)+len(overrides))
+	for _, kv := range append(base[:len(base):len(base)], overrides...) {
+		key, _, _ := strings.Cut(kv, "=")
+		if i, ok := seen[key]; ok {
+			out[i] = kv
+			continue
+		}
+		seen[key] = len(out)
+		out = append(out, kv)
+	}
+	return out
+}

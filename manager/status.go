@@ -1,0 +1,80 @@
+package manager
+
+import (
+	"context"
+	"time"
+
+	"github.com/pmux/pmux/spawn"
+)
+
+// Status is a snapshot of the master, for status_dump, the control socket
+// and `pmux status`.
+type Status struct {
+	MasterPID int          `json:"master_pid"`
+	Phase     string       `json:"phase"`
+	Pools     []PoolStatus `json:"pools"`
+}
+
+// PoolStatus is one pool in a Status.
+type PoolStatus struct {
+	Name       string         `json:"name"`
+	Target     int            `json:"target"`
+	Generation int            `json:"generation"`
+	Workers    []WorkerStatus `json:"workers"`
+}
+
+// WorkerStatus is one live worker in a Status.
+type WorkerStatus struct {
+	Slot       int       `json:"slot"`
+	Pid        int       `json:"pid"`
+	Generation int       `json:"generation"`
+	State      string    `json:"state"`
+	Started    time.Time `json:"started"`
+	AgeSeconds float64   `json:"age_seconds"`
+	Restarts   int       `json:"restarts"`
+	RSS        int64     `json:"rss_bytes"`
+	LastExit   string    `json:"last_exit,omitempty"`
+	Status     string    `json:"status,omitempty"`
+}
+
+// Status returns a snapshot taken on the loop.
+func (m *Manager) Status(ctx context.Context) (Status, error) {
+	var st Status
+	err := m.Query(ctx, func() { st = m.snapshot() })
+	return st, err
+}
+
+func (m *Manager) snapshot() Status {
+	now := m.clock.Now()
+	st := Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String()}
+	for _, p := range m.pools {
+		ps := PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []WorkerStatus{}}
+		for _, s := range p.slots {
+			for _, w := range s.workers {
+				rss, _ := spawn.RSS(w.pid)
+				state := w.state.String()
+				if w.retiring && w.state != stopping {
+					state = "retiring"
+				}
+				ps.Workers = append(ps.Workers, WorkerStatus{
+					Slot: s.index, Pid: w.pid, Generation: w.generation, State: state,
+					Started: w.started, AgeSeconds: now.Sub(w.started).Seconds(),
+					Restarts: s.restarts, RSS: rss, LastExit: s.lastExit, Status: w.status,
+				})
+			}
+		}
+		st.Pools = append(st.Pools, ps)
+	}
+	return st
+}
+
+func (m *Manager) statusDump() {
+	st := m.snapshot()
+	for _, p := range st.Pools {
+		for _, w := range p.Workers {
+			m.log.Info().Str("event", "status").Str("pool", p.Name).Int("slot", w.Slot).Int("pid", w.Pid).
+				Int("gen", w.Generation).Str("state", w.State).Dur("age", time.Duration(w.AgeSeconds*float64(time.Second))).
+				Int("restarts", w.Restarts).Int64("rss", w.RSS).Msg("worker")
+		}
+	}
+}

@@ -1,0 +1,60 @@
+package pidfile
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// IsPmux reports whether pid is a live process that is a pmux: the base name
+// of the program it was started as (argv[0]) or of its executable contains
+// "pmux". When /proc cannot say (another user's process, /proc mounted with
+// hidepid), a live pid counts as a pmux: refusing to start with a clear error
+// is better than two masters on one pidfile.
+func IsPmux(pid int) bool {
+	return Alive(pid) && looksLikePmux("/proc", pid)
+}
+
+// looksLikePmux answers for a pid already known to be alive; proc is the
+// proc file system's mount point.
+func looksLikePmux(proc string, pid int) bool {
+	dir := filepath.Join(proc, strconv.Itoa(pid))
+	argv0 := ""
+	cmdline, cmdErr := os.ReadFile(filepath.Join(dir, "cmdline"))
+	if cmdErr == nil {
+		first, _, _ := bytes.Cut(cmdline, []byte{0})
+		argv0 = string(first)
+		if namesPmux(argv0) {
+			return true
+		}
+	}
+	// The link reads "/usr/bin/pmux (deleted)" once an upgrade replaced the
+	// binary, which still names pmux.
+	exe, exeErr := os.Readlink(filepath.Join(dir, "exe"))
+	switch {
+	case exeErr == nil:
+		return namesPmux(exe)
+	case argv0 != "":
+		// exe is unreadable (EACCES for another user's process) but argv[0]
+		// was read and does not name pmux, which never renames itself.
+		return false
+	case errors.Is(exeErr, fs.ErrNotExist):
+		if _, err := os.Stat(dir); err == nil {
+			// Visible but with neither argv nor executable: a zombie or a
+			// kernel thread. A zombie pmux is a dead one.
+			return false
+		}
+		// Invisible yet alive: hidepid hides it, unless it just died.
+		return Alive(pid)
+	default:
+		return true
+	}
+}
+
+func namesPmux(path string) bool {
+	return strings.Contains(filepath.Base(path), "pmux")
+}

@@ -1,0 +1,25 @@
+// Package spawn starts one worker process and nothing more.
+//
+// The model: the master asks a Spawner to start a command with a prepared
+// environment and a list of listening sockets. The child becomes the leader
+// of a new process group, gets the sockets as fds 3, 4, … and nothing else
+// beyond 0, 1 and 2, and runs with default signal dispositions and an empty
+// signal mask. The master never waits on a single pid: Reap collects every
+// exited child (workers and orphans alike, since pmux is a subreaper) when
+// SIGCHLD arrives, so no per-worker waiter goroutine exists.
+//
+// Pitfalls this package exists to handle:
+//
+//   - LISTEN_PID must equal the pid the exec'd program reads from getpid(),
+//     but Go cannot run code between fork and exec. So the master execs its
+//     own binary (the shim, recognised by an environment marker); the shim
+//     sets LISTEN_PID to its own pid, resets signal state and the umask, and
+//     execs the command. exec keeps the pid, so the value is exact.
+//   - A parent-death signal belongs to the OS thread that forked, not to the
+//     process (golang/go#27505): if that thread exits, the kernel signals the
+//     child as if the master had died. Every fork therefore happens on one
+//     goroutine locked to its thread for the Spawner's whole life.
+//   - Go keeps an inherited SIG_IGN for INT and HUP, and exec keeps ignored
+//     dispositions, so a master started with `&` from a shell would hand
+//     ignored signals to its workers. The shim resets every disposition.
+package spawn

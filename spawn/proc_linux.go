@@ -1,0 +1,103 @@
+package spawn
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// SelfExecutable names the running binary for a re-exec of itself.
+func SelfExecutable() (string, error) {
+	// /proc/self/exe is resolved by the kernel in the child at exec time, so
+	// it names the master's own binary even after a deploy replaced or
+	// removed the file at the path the master was started from.
+	return "/proc/self/exe", nil
+}
+
+func sysProcAttr(spec Spec) *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{
+		Setpgid:    true,
+		Pdeathsig:  spec.ParentDeathSignal,
+		Credential: spec.Credential,
+	}
+}
+
+// kernelSigaction mirrors the kernel's struct sigaction. All zero means
+// SIG_DFL with no flags and an empty mask, on every Linux architecture.
+type kernelSigaction struct {
+	handler  uintptr
+	flags    uint64
+	restorer uintptr
+	mask     uint64
+}
+
+// resetSignals gives every signal its default disposition and empties the
+// mask, bypassing the Go runtime, which keeps an inherited SIG_IGN.
+func resetSignals() error {
+	runtime.LockOSThread() // the mask set below must be the exec'ing thread's
+	var dfl kernelSigaction
+	for sig := 1; sig <= 64; sig++ {
+		if sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP) {
+			continue
+		}
+		// Signals 32 and 33 belong to glibc's threading and may refuse.
+		_, _, _ = unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(&dfl)), 0, 8, 0, 0)
+	}
+	var empty unix.Sigset_t
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &empty, nil); err != nil {
+		return fmt.Errorf("clear signal mask: %w", err)
+	}
+	return nil
+}
+
+// SetSubreaper makes orphaned descendants of the master its children, so
+// it reaps them (and can run as PID 1 in a container).
+func SetSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("become child subreaper: %w", err)
+	}
+	return nil
+}
+
+// RSS returns the resident set size of pid in bytes.
+func RSS(pid int) (int64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
+	if err != nil {
+		return 0, err
+	}
+	fields := strings.Fields(string(data))
+	if len(fields) < 2 {
+		return 0, fmt.Errorf("read rss of %d: short statm", pid)
+	}
+	pages, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("read rss of %d: %w", pid, err)
+	}
+	return pages * int64(os.Getpagesize()), nil
+}
+
+// CloseOnExecFrom marks every fd from first up close-on-exec, so nothing
+// pmux inherited by accident reaches a worker or a new master.
+func CloseOnExecFrom(first int) error {
+	err := unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	// Kernels before 5.11 lack the flag: walk the fd table instead.
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return fmt.Errorf("mark inherited fds close-on-exec: %w", err)
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= first {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
+}

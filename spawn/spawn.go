@@ -1,0 +1,187 @@
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+)
+
+// Spec describes one process to start.
+type Spec struct {
+	Path string   // absolute path of the program, already resolved
+	Args []string // argv, including argv[0]
+	Env  []string // the whole environment except LISTEN_PID, which the shim sets
+	Dir  string   // working directory; "" keeps the master's
+
+	Stdin, Stdout, Stderr *os.File   // nil means /dev/null
+	Files                 []*os.File // become fds 3, 4, … in this order
+
+	Credential        *syscall.Credential // drop privileges to these ids; nil keeps the master's
+	Umask             int                 // -1 keeps the master's umask
+	ParentDeathSignal syscall.Signal      // 0: the child outlives the master (a new master in an upgrade)
+
+	// Direct execs Path without the shim: no LISTEN_PID, no signal reset.
+	// Used for a new master in a binary upgrade, which is pmux itself.
+	Direct bool
+}
+
+// ErrNotSupported is returned where the platform lacks a facility pmux relies on.
+var ErrNotSupported = errors.New("not supported on this platform")
+
+// Spawner forks every child from one goroutine locked to its OS thread, so
+// that parent-death signals fire only when the master process dies.
+type Spawner struct {
+	requests chan request
+	done     chan struct{}
+	devNull  *os.File
+	self     string
+}
+
+type request struct {
+	spec  Spec
+	reply chan result
+}
+
+type result struct {
+	pid int
+	err error
+}
+
+// New starts the spawning thread. Close stops it.
+func New() (*Spawner, error) {
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", os.DevNull, err)
+	}
+	self, err := SelfExecutable()
+	if err != nil {
+		devNull.Close()
+		return nil, err
+	}
+	s := &Spawner{
+		requests: make(chan request),
+		done:     make(chan struct{}),
+		devNull:  devNull,
+		self:     self,
+	}
+	go s.loop()
+	return s, nil
+}
+
+func (s *Spawner) loop() {
+	// Never unlocked: the thread must outlive every child that holds a
+	// parent-death signal. When loop returns the thread exits with it, which
+	// is only at Close, once the master is done with its children.
+	runtime.LockOSThread()
+	defer close(s.done)
+	for req := range s.requests {
+		pid, err := s.fork(req.spec)
+		req.reply <- result{pid, err}
+	}
+}
+
+// Start starts spec and returns the child's pid. The child is not waited
+// for: its exit is reported by Reap.
+func (s *Spawner) Start(spec Spec) (int, error) {
+	reply := make(chan result, 1)
+	s.requests <- request{spec, reply}
+	r := <-reply
+	return r.pid, r.err
+}
+
+// Close stops the spawning thread and waits for it.
+func (s *Spawner) Close() error {
+	close(s.requests)
+	<-s.done
+	return s.devNull.Close()
+}
+
+func (s *Spawner) fork(spec Spec) (int, error) {
+	fds := []uintptr{s.fdOr(spec.Stdin), s.fdOr(spec.Stdout), s.fdOr(spec.Stderr)}
+	for _, f := range spec.Files {
+		fds = append(fds, f.Fd())
+	}
+	argv0 := spec.Path
+	env := spec.Env
+	if !spec.Direct {
+		argv0 = s.self
+		env = append(env[:len(env):len(env)], shimPathVar+"="+spec.Path)
+		if spec.Umask >= 0 {
+			env = append(env, shimUmaskVar+"="+strconv.FormatInt(int64(spec.Umask), 8))
+		}
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   spec.Dir,
+		Env:   env,
+		Files: fds,
+		Sys:   sysProcAttr(spec),
+	}
+	pid, err := syscall.ForkExec(argv0, spec.Args, attr)
+	if err != nil {
+		return 0, fmt.Errorf("start %s: %w", spec.Path, err)
+	}
+	return pid, nil
+}
+
+func (s *Spawner) fdOr(f *os.File) uintptr {
+	if f == nil {
+		return s.devNull.Fd()
+	}
+	return f.Fd()
+}
+
+// SignalGroup sends sig to the process group led by pgid. A group that is
+// already gone is not an error: the worker exited on its own meanwhile.
+func SignalGroup(pgid int, sig syscall.Signal) error {
+	if pgid <= 0 {
+		return fmt.Errorf("signal group %d: invalid process group", pgid)
+	}
+	err := syscall.Kill(-pgid, sig)
+	if err == nil || errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return fmt.Errorf("signal group %d with %v: %w", pgid, sig, err)
+}
+
+// Exit is one reaped child.
+type Exit struct {
+	Pid    int
+	Status syscall.WaitStatus
+}
+
+// Describe renders the status as a user reads it: "exit 3" or "signal KILL".
+func (e Exit) Describe() string {
+	switch {
+	case e.Status.Exited():
+		return "exit " + strconv.Itoa(e.Status.ExitStatus())
+	case e.Status.Signaled():
+		return "signal " + signalName(e.Status.Signal())
+	default:
+		return "status " + strconv.Itoa(int(e.Status))
+	}
+}
+
+// Reap collects every child that has exited, without blocking.
+func Reap() []Exit {
+	var exits []Exit
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if err != nil || pid <= 0 {
+			return exits
+		}
+		exits = append(exits, Exit{Pid: pid, Status: ws})
+	}
+}
+
+// Signal sends sig to the process group led by pgid; see SignalGroup.
+func (s *Spawner) Signal(pgid int, sig syscall.Signal) error { return SignalGroup(pgid, sig) }
+
+// Reap collects every exited child; see the package function Reap.
+func (s *Spawner) Reap() []Exit { return Reap() }

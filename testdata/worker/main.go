@@ -1,0 +1,136 @@
+// Command worker is the integration tests' worker: an HTTP server on fd 3
+// that reports what pmux handed it. Its behaviour is steered by WORKER_*
+// variables so one program covers every scenario.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type report struct {
+	Pid         int               `json:"pid"`
+	Ppid        int               `json:"ppid"`
+	Env         map[string]string `json:"env"`
+	FDs         map[int]string    `json:"fds"` // fd → what it refers to
+	FD3Blocking bool              `json:"fd3_blocking"`
+	Uid         int               `json:"uid"`
+	Gid         int               `json:"gid"`
+	Cwd         string            `json:"cwd"`
+}
+
+func main() {
+	// Look before the Go runtime or this program opens anything else.
+	rep := report{Pid: os.Getpid(), Ppid: os.Getppid(), FDs: openFDs(), Uid: os.Getuid(), Gid: os.Getgid(), Env: map[string]string{}}
+	rep.Cwd, _ = os.Getwd()
+	if flags, err := fcntlGetfl(3); err == nil {
+		rep.FD3Blocking = flags&syscall.O_NONBLOCK == 0
+	}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		rep.Env[k] = v
+	}
+	if os.Getenv("WORKER_CRASH") != "" {
+		fmt.Fprintln(os.Stderr, "worker: crashing as asked")
+		os.Exit(3)
+	}
+	if n, _ := strconv.Atoi(os.Getenv("WORKER_OUTPUT_LINES")); n > 0 {
+		for i := 0; i < n; i++ {
+			fmt.Printf("line %d of %d from %d %s\n", i, n, rep.Pid, strings.Repeat("x", i%200))
+		}
+	}
+	if d, err := time.ParseDuration(os.Getenv("WORKER_BOOT_DELAY")); err == nil {
+		time.Sleep(d)
+	}
+
+	stop := make(chan os.Signal, 2)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	if os.Getenv("WORKER_IGNORE_TERM") != "" {
+		signal.Ignore(syscall.SIGTERM)
+	}
+
+	ln, err := net.FileListener(os.NewFile(3, "listener"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: no listener on fd 3:", err)
+		os.Exit(2)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(rep)
+	})
+	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
+		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(w, "slept %d ms in %d\n", ms, rep.Pid)
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+
+	notify("READY=1")
+	if os.Getenv("WORKER_WATCHDOG") != "" {
+		if usec, err := strconv.Atoi(os.Getenv("WATCHDOG_USEC")); err == nil && usec > 0 {
+			go func() {
+				for range time.Tick(time.Duration(usec) * time.Microsecond / 3) {
+					notify("WATCHDOG=1")
+				}
+			}()
+		}
+	}
+
+	sig := <-stop
+	if sig == syscall.SIGINT {
+		os.Exit(0)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv.Shutdown(ctx)
+}
+
+func notify(state string) {
+	addr := os.Getenv("NOTIFY_SOCKET")
+	if addr == "" {
+		return
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker: notify:", err)
+		return
+	}
+	defer conn.Close()
+	conn.Write([]byte(state))
+}
+
+func openFDs() map[int]string {
+	d, err := os.Open("/proc/self/fd")
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	fds := map[int]string{}
+	for _, n := range names {
+		fd, err := strconv.Atoi(n)
+		if err == nil && fd != int(d.Fd()) {
+			fds[fd], _ = os.Readlink("/proc/self/fd/" + n)
+		}
+	}
+	return fds
+}
+
+func fcntlGetfl(fd int) (int, error) {
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_GETFL, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
+}
