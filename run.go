@@ -309,6 +309,12 @@ func openListeners(pools []*resolvedPool) ([]*sockets.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Open works on duplicates; the originals are ours to close.
+	defer func() {
+		for _, nf := range systemd {
+			nf.File.Close()
+		}
+	}()
 	// pmux's own activation variables are consumed here, never passed on.
 	for _, k := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
 		os.Unsetenv(k)

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -13,6 +12,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -73,7 +73,15 @@ func main() {
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "slept %d ms in %d\n", ms, rep.Pid)
 	})
-	srv := &http.Server{Handler: mux}
+	var conns sync.WaitGroup
+	srv := &http.Server{Handler: mux, ConnState: func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			conns.Done()
+		}
+	}}
 	go srv.Serve(ln)
 
 	notify("READY=1")
@@ -91,9 +99,12 @@ func main() {
 	if sig == syscall.SIGINT {
 		os.Exit(0)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	srv.Shutdown(ctx)
+	// Not srv.Shutdown: it drops a request read after shutdown began,
+	// though its connection was accepted before. Stop accepting, then let
+	// every accepted connection finish its request.
+	ln.Close()
+	srv.SetKeepAlivesEnabled(false)
+	conns.Wait()
 }
 
 func notify(state string) {

@@ -1,0 +1,151 @@
+package logs
+
+import (
+	"bytes"
+	"io"
+	"sync"
+	"sync/atomic"
+)
+
+// MaxLine is the longest line Pump writes in one piece; a longer line is cut
+// into MaxLine-byte pieces, each prefixed and newline-terminated.
+const MaxLine = 64 << 10
+
+const (
+	// batchSize bounds one Write of several whole lines. PIPE_BUF (4096 on
+	// Linux, 512 by POSIX, but every unix pmux targets has ≥ 4096) is the
+	// largest write a pipe keeps atomic against other writers, so a batch
+	// never interleaves with pmux's own log when both go to one pipe
+	// (2>&1). A single longer line is still one Write, on its own.
+	batchSize = 4096
+
+	// initialRead is a pump's first read buffer. It grows (to about
+	// 2*MaxLine) only for a worker that actually writes a line longer than
+	// the buffer, so hundreds of idle pumps stay cheap.
+	initialRead = 32 << 10
+
+	// maxEmptyReads mirrors bufio: a reader returning (0, nil) this many
+	// times in a row is broken, and Pump stops rather than spin.
+	maxEmptyReads = 100
+)
+
+// Sink serialises the output of many workers into one destination, whole
+// lines at a time. It is safe for concurrent use by any number of Pumps.
+type Sink struct {
+	mu      sync.Mutex // serialises Writes to w
+	w       io.Writer
+	dropped atomic.Int64
+}
+
+// NewSink returns a Sink writing to w: a *File for --worker-output FILE
+// (Reopen is safe while pumps run), or os.Stdout for prefix mode.
+func NewSink(w io.Writer) *Sink {
+	return &Sink{w: w}
+}
+
+// Dropped returns how many output bytes (prefixes included) the destination
+// refused so far. The master can log it when it grows.
+func (s *Sink) Dropped() int64 {
+	return s.dropped.Load()
+}
+
+// write hands p to the destination as one Write. A failed or short write is
+// counted and not retried: retrying the tail would split a line, and
+// waiting on a broken disk would back up into the worker's pipe.
+func (s *Sink) write(p []byte) {
+	s.mu.Lock()
+	n, _ := s.w.Write(p)
+	s.mu.Unlock()
+	if n < len(p) {
+		s.dropped.Add(int64(len(p) - max(n, 0)))
+	}
+}
+
+// Pump copies r to the sink until EOF, writing each line as prefix+line
+// (lines from different workers never interleave mid-line). It never drops
+// data: a line longer than MaxLine is written in MaxLine pieces, each
+// prefixed; a final line without '\n' gets one. It returns when r reaches
+// EOF or fails (after writing the partial line it holds). Pump does not
+// close r.
+//
+// Several complete lines already read are written in one Write (up to
+// batchSize bytes), so a worker writing many MB/s costs one syscall per
+// batch, not per line; Pump never waits for more input before writing the
+// lines it has.
+func (s *Sink) Pump(r io.Reader, prefix string) {
+	buf := make([]byte, initialRead)
+	out := make([]byte, 0, batchSize)
+	start, end := 0, 0 // buf[start:end] is read but not yet written
+	empty := 0
+	for {
+		if start > 0 {
+			// At most MaxLine bytes remain (a longer run has been cut),
+			// so this copy is short and the next read gets a big window.
+			end = copy(buf, buf[start:end])
+			start = 0
+		}
+		if end == len(buf) {
+			// A line without '\n' fills the buffer: grow until it can hold
+			// a MaxLine piece plus a read window, after which it never
+			// fills again.
+			nb := make([]byte, 2*len(buf))
+			copy(nb, buf[:end])
+			buf = nb
+		}
+
+		n, err := r.Read(buf[end:])
+		end += n
+
+		for start < end {
+			limit := min(end, start+MaxLine+1)
+			var line []byte
+			if i := bytes.IndexByte(buf[start:limit], '\n'); i >= 0 {
+				line = buf[start : start+i]
+				start += i + 1
+			} else if end-start > MaxLine {
+				line = buf[start : start+MaxLine]
+				start += MaxLine
+			} else {
+				break // a partial line: wait for the rest
+			}
+			out = s.appendLine(out, prefix, line)
+		}
+
+		if n == 0 && err == nil {
+			if empty++; empty < maxEmptyReads {
+				continue
+			}
+			err = io.ErrNoProgress
+		} else {
+			empty = 0
+		}
+
+		if err != nil {
+			if start < end {
+				out = s.appendLine(out, prefix, buf[start:end])
+			}
+			s.flush(out)
+			return
+		}
+		out = s.flush(out)
+	}
+}
+
+// appendLine adds prefix+line+'\n' to the batch, first writing the batch if
+// the line would push it past batchSize.
+func (s *Sink) appendLine(out []byte, prefix string, line []byte) []byte {
+	if len(out) > 0 && len(out)+len(prefix)+len(line)+1 > batchSize {
+		out = s.flush(out)
+	}
+	out = append(out, prefix...)
+	out = append(out, line...)
+	return append(out, '\n')
+}
+
+// flush writes the batch, if any, and returns it emptied for reuse.
+func (s *Sink) flush(out []byte) []byte {
+	if len(out) > 0 {
+		s.write(out)
+	}
+	return out[:0]
+}

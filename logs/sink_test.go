@@ -1,0 +1,394 @@
+package logs
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/iotest"
+)
+
+// recorder keeps every Write separately, to check that each carries whole
+// lines only.
+type recorder struct {
+	mu     sync.Mutex
+	writes [][]byte
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writes = append(r.writes, bytes.Clone(p))
+	return len(p), nil
+}
+
+func (r *recorder) String() string {
+	return string(bytes.Join(r.writes, nil))
+}
+
+// chunkReader returns at most n bytes per Read, so lines straddle reads.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) {
+	return c.r.Read(p[:min(len(p), c.n)])
+}
+
+func TestPumpLines(t *testing.T) {
+	const p = "web.0 1 | "
+	long := func(n int, c byte) string { return strings.Repeat(string(c), n) }
+	tests := []struct {
+		name string
+		in   string
+		want string
+	}{
+		{name: "empty input", in: "", want: ""},
+		{name: "one line", in: "hello\n", want: p + "hello\n"},
+		{name: "empty lines kept", in: "a\n\nb\n", want: p + "a\n" + p + "\n" + p + "b\n"},
+		{name: "lone newline", in: "\n", want: p + "\n"},
+		{name: "missing trailing newline", in: "a\nlast", want: p + "a\n" + p + "last\n"},
+		{name: "only a partial line", in: "no newline", want: p + "no newline\n"},
+		{name: "carriage return kept", in: "a\r\n", want: p + "a\r\n"},
+		{name: "exactly MaxLine", in: long(MaxLine, 'x') + "\n", want: p + long(MaxLine, 'x') + "\n"},
+		{name: "MaxLine plus one", in: long(MaxLine+1, 'x') + "\nz\n",
+			want: p + long(MaxLine, 'x') + "\n" + p + "x\n" + p + "z\n"},
+		{name: "three pieces and a tail", in: long(3*MaxLine+10, 'y') + "\n",
+			want: strings.Repeat(p+long(MaxLine, 'y')+"\n", 3) + p + long(10, 'y') + "\n"},
+		{name: "long line without newline", in: long(2*MaxLine+5, 'q'),
+			want: strings.Repeat(p+long(MaxLine, 'q')+"\n", 2) + p + long(5, 'q') + "\n"},
+		{name: "long then short", in: "s\n" + long(MaxLine+2, 'L') + "\nt\n",
+			want: p + "s\n" + p + long(MaxLine, 'L') + "\n" + p + "LL\n" + p + "t\n"},
+	}
+	readers := []struct {
+		name string
+		wrap func(io.Reader) io.Reader
+	}{
+		{"whole", func(r io.Reader) io.Reader { return r }},
+		{"chunks", func(r io.Reader) io.Reader { return chunkReader{r, 7919} }},
+		{"half", iotest.HalfReader},
+		{"data with EOF", iotest.DataErrReader},
+		{"one byte", iotest.OneByteReader},
+	}
+	for _, tt := range tests {
+		for _, rd := range readers {
+			if rd.name == "one byte" && len(tt.in) > 1000 {
+				continue // same cut points as chunks, thousands of times slower
+			}
+			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
+				rec := &recorder{}
+				s := NewSink(rec)
+				s.Pump(rd.wrap(strings.NewReader(tt.in)), p)
+				if got := rec.String(); got != tt.want {
+					t.Fatalf("output differs:\n got %.200q (%d bytes)\nwant %.200q (%d bytes)",
+						got, len(got), tt.want, len(tt.want))
+				}
+				for _, w := range rec.writes {
+					if !bytes.HasPrefix(w, []byte(p)) || !bytes.HasSuffix(w, []byte("\n")) {
+						t.Fatalf("a Write of %d bytes is not whole lines: %.80q", len(w), w)
+					}
+					if bytes.Count(w, []byte("\n")) > 1 && len(w) > batchSize {
+						t.Fatalf("a batch of %d bytes exceeds batchSize", len(w))
+					}
+				}
+				if s.Dropped() != 0 {
+					t.Errorf("Dropped = %d", s.Dropped())
+				}
+			})
+		}
+	}
+}
+
+// TestPumpReadError: on a read error the partial line is written and Pump
+// returns without reading further.
+func TestPumpReadError(t *testing.T) {
+	rec := &recorder{}
+	tail := strings.NewReader("never read\n")
+	r := io.MultiReader(strings.NewReader("a\nb"), iotest.ErrReader(errors.New("boom")), tail)
+	NewSink(rec).Pump(r, "p | ")
+	if got, want := rec.String(), "p | a\np | b\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if tail.Len() != len("never read\n") {
+		t.Errorf("Pump read past the error")
+	}
+}
+
+// stuckReader returns (0, nil) forever.
+type stuckReader struct{ reads int }
+
+func (s *stuckReader) Read([]byte) (int, error) {
+	s.reads++
+	return 0, nil
+}
+
+func TestPumpNoProgress(t *testing.T) {
+	rec := &recorder{}
+	stuck := &stuckReader{}
+	NewSink(rec).Pump(io.MultiReader(strings.NewReader("partial"), stuck), "p | ")
+	if got, want := rec.String(), "p | partial\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if stuck.reads != maxEmptyReads {
+		t.Errorf("gave up after %d empty reads, want %d", stuck.reads, maxEmptyReads)
+	}
+}
+
+// failWriter accepts n bytes of each Write and then fails, or returns a
+// short count without an error when err is nil.
+type failWriter struct {
+	n   int
+	err error
+}
+
+func (f failWriter) Write(p []byte) (int, error) {
+	return min(f.n, len(p)), f.err
+}
+
+func TestSinkDropped(t *testing.T) {
+	in := "aa\nbbb\n"
+	out := "p aa\np bbb\n" // one batch
+	tests := []struct {
+		name string
+		w    io.Writer
+		want int64
+	}{
+		{name: "error", w: failWriter{0, errors.New("no space")}, want: int64(len(out))},
+		{name: "partial then error", w: failWriter{3, errors.New("EIO")}, want: int64(len(out) - 3)},
+		{name: "short without error", w: failWriter{5, nil}, want: int64(len(out) - 5)},
+		{name: "ok", w: io.Discard, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := NewSink(tt.w)
+			s.Pump(strings.NewReader(in), "p ")
+			if got := s.Dropped(); got != tt.want {
+				t.Errorf("Dropped = %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSinkFullDiskKeepsDraining: with a destination that always fails
+// (/dev/full: ENOSPC), the pump still drains the pipe, so a worker writing
+// far more than a pipe holds finishes, and every byte is counted.
+func TestSinkFullDiskKeepsDraining(t *testing.T) {
+	full, err := OpenFile("/dev/full")
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	t.Cleanup(func() { full.Close() })
+	if _, err := full.Write([]byte("x\n")); err == nil {
+		t.Skip("/dev/full accepts writes here")
+	}
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	const prefix = "web.0 1 | "
+	line := strings.Repeat("z", 99) + "\n"
+	const lines = 20000 // 2 MB, far beyond a 64 KiB pipe
+	werr := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriter(w)
+		for range lines {
+			if _, err := bw.WriteString(line); err != nil {
+				werr <- err
+				w.Close()
+				return
+			}
+		}
+		err := bw.Flush()
+		w.Close()
+		werr <- err
+	}()
+	s := NewSink(full)
+	s.Pump(r, prefix)
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Dropped(), int64(lines*(len(prefix)+len(line))); got != want {
+		t.Errorf("Dropped = %d, want %d", got, want)
+	}
+}
+
+// workerLine is line i of worker w: lengths vary from empty to a few KiB
+// (longer than a batch), and the content encodes w and i so a torn or
+// misattributed line cannot pass.
+func workerLine(buf []byte, w, i int) []byte {
+	n := (i * 7919) % 211
+	if i%997 == 0 {
+		n = 5000 + i%3000
+	}
+	if i%101 == 0 {
+		return buf // empty line
+	}
+	buf = fmt.Appendf(buf, "w%d i%d ", w, i)
+	for k := range n {
+		buf = append(buf, 'a'+byte((w+i+k)%26))
+	}
+	return buf
+}
+
+// TestSinkConcurrentPumps runs 8 workers, each writing 100k lines through
+// its own pipe into one File: every output line is its prefix and the exact
+// original line, in order per worker, with nothing lost or extra.
+func TestSinkConcurrentPumps(t *testing.T) {
+	const (
+		workers = 8
+		lines   = 100_000
+	)
+	path := filepath.Join(t.TempDir(), "workers.log")
+	f, err := OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	s := NewSink(f)
+
+	prefixes := make([]string, workers)
+	var pumps, writers sync.WaitGroup
+	werrs := make(chan error, workers)
+	for w := range workers {
+		prefixes[w] = Prefix(fmt.Sprintf("pool%d", w), w, 1000+w, false)
+		r, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pumps.Go(func() {
+			defer r.Close()
+			s.Pump(r, prefixes[w])
+		})
+		writers.Go(func() {
+			defer pw.Close()
+			bw := bufio.NewWriterSize(pw, 16<<10)
+			var buf []byte
+			for i := range lines {
+				buf = append(workerLine(buf[:0], w, i), '\n')
+				if _, err := bw.Write(buf); err != nil {
+					werrs <- err
+					return
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				werrs <- err
+			}
+		})
+	}
+	writers.Wait()
+	pumps.Wait()
+	close(werrs)
+	for err := range werrs {
+		t.Fatal(err)
+	}
+	if s.Dropped() != 0 {
+		t.Fatalf("Dropped = %d", s.Dropped())
+	}
+
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	sc.Buffer(make([]byte, 0, 64<<10), MaxLine+1024)
+	next := make([]int, workers)
+	var want []byte
+	total := 0
+	for sc.Scan() {
+		text := sc.Bytes()
+		w := -1
+		for k, p := range prefixes {
+			if bytes.HasPrefix(text, []byte(p)) {
+				w = k
+				break
+			}
+		}
+		if w < 0 {
+			t.Fatalf("line %d has no known prefix: %.120q", total, text)
+		}
+		want = workerLine(want[:0], w, next[w])
+		if got := text[len(prefixes[w]):]; !bytes.Equal(got, want) {
+			t.Fatalf("line %d of worker %d:\n got %.120q\nwant %.120q", next[w], w, got, want)
+		}
+		next[w]++
+		total++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for w, n := range next {
+		if n != lines {
+			t.Errorf("worker %d: %d lines out, %d in", w, n, lines)
+		}
+	}
+}
+
+// benchBlock is about 1 MiB of typical log lines (40 to 200 bytes).
+func benchBlock() []byte {
+	var b []byte
+	for i := 0; len(b) < 1<<20; i++ {
+		b = fmt.Appendf(b, "2025-01-01T00:00:00Z INFO request id=%d path=/api/v1/items/%d status=200 ", i, i%1000)
+		b = append(b, strings.Repeat("x", i%130)...)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// BenchmarkSinkPump measures worker bytes per second through a pipe and a
+// pump into the destination (one op = one ~1 MiB block of lines).
+func BenchmarkSinkPump(b *testing.B) {
+	block := benchBlock()
+	dests := []struct {
+		name string
+		open func(b *testing.B) io.Writer
+	}{
+		{"discard", func(*testing.B) io.Writer { return io.Discard }},
+		{"file", func(b *testing.B) io.Writer {
+			f, err := OpenFile(filepath.Join(b.TempDir(), "out.log"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { f.Close() })
+			return f
+		}},
+	}
+	for _, d := range dests {
+		b.Run(d.name, func(b *testing.B) {
+			s := NewSink(d.open(b))
+			r, w, err := os.Pipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				defer r.Close()
+				s.Pump(r, "web.0 12345 | ")
+			}()
+			b.SetBytes(int64(len(block)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := w.Write(block); err != nil {
+					b.Fatal(err)
+				}
+			}
+			w.Close()
+			<-done
+			b.StopTimer()
+			if s.Dropped() != 0 {
+				b.Fatalf("Dropped = %d", s.Dropped())
+			}
+		})
+	}
+}
