@@ -72,7 +72,7 @@ func newApp() *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError(err)
 		},
-		Commands: []*cli.Command{
+		Commands: append([]*cli.Command{
 			runCommand(),
 			{
 				Name:  "version",
@@ -82,6 +82,6 @@ func newApp() *cli.App {
 					return nil
 				},
 			},
-		},
+		}, controlCommands()...),
 	}
 }

@@ -53,6 +53,7 @@ func runFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-file", EnvVars: envVar("log-file"), Usage: "write pmux's log to `FILE` (reopened on reopen_logs)"},
 		&cli.StringFlag{Name: "worker-output", EnvVars: envVar("worker-output"), Value: "prefix", Usage: "worker stdout/stderr: prefix, inherit or a `FILE`"},
 		&cli.StringSliceFlag{Name: "forward", EnvVars: envVar("forward"), Usage: "also forward `SIG` to every worker (repeatable)"},
+		&cli.StringFlag{Name: "metrics", EnvVars: envVar("metrics"), Usage: "serve Prometheus metrics, /readyz and /livez on `ADDR` (loopback unless a host is given)"},
 		&cli.StringSliceFlag{Name: "compat", EnvVars: envVar("compat"), Usage: "extra fd-passing convention `NAME`: einhorn, server-starter"},
 	}
 }
@@ -98,6 +99,7 @@ func configFromFlags(c *cli.Context) (*config.Config, error) {
 	cfg.Signals = c.String("signals")
 	cfg.Log = config.Log{Format: c.String("log-format"), Level: c.String("log-level"), File: c.String("log-file")}
 	cfg.WorkerOutput = c.String("worker-output")
+	cfg.Metrics = c.String("metrics")
 
 	p := config.DefaultPool()
 	p.Name = "web"
@@ -254,7 +256,17 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 	defer spawner.Close()
 	opts.Spawner = spawner
 
-	return manager.New(opts).Run(context.Background(), signals)
+	control, err := newControlPlane(cfg, log)
+	if err != nil {
+		return runtimeError(err)
+	}
+	opts.Observer = control.Observer()
+	mgr := manager.New(opts)
+	if err := control.Start(mgr); err != nil {
+		return runtimeError(err)
+	}
+	defer control.Stop()
+	return mgr.Run(context.Background(), signals)
 }
 
 func needsNotify(pools []manager.PoolConfig) bool {

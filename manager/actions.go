@@ -114,6 +114,7 @@ func (m *Manager) restart(all bool) {
 				s.respawn = nil
 			}
 		}
+		m.opts.Observer.GenerationStarted(p.cfg.Name, !all)
 		m.log.Info().Str("event", "generation_started").Str("pool", p.cfg.Name).Int("gen", p.generation).
 			Int("workers", p.target).Bool("rolling", !all).Msg("replacing workers")
 		m.reconcile(p)
@@ -147,14 +148,21 @@ func (m *Manager) stopWorkers() {
 // scale changes the target of pool i by delta, never below the profile's
 // floor; the highest slots go first.
 func (m *Manager) scale(i, delta int) {
-	if m.phase != running || i >= len(m.pools) {
+	if i >= len(m.pools) {
 		return
 	}
 	p := m.pools[i]
 	n := p.target + delta
-	if n < m.opts.Signals.Floor() {
+	if delta < 0 && n < m.opts.Signals.Floor() {
 		m.log.Info().Str("event", "scale_refused").Str("pool", p.cfg.Name).Int("workers", p.target).
 			Int("floor", m.opts.Signals.Floor()).Msg("already at the profile's minimum")
+		return
+	}
+	m.setTarget(p, n)
+}
+
+func (m *Manager) setTarget(p *pool, n int) {
+	if m.phase != running || n < 0 || n > MaxWorkers {
 		return
 	}
 	p.target = n

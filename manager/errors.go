@@ -2,5 +2,14 @@ package manager
 
 import "errors"
 
-// ErrStopped is returned by requests made after the loop has returned.
-var ErrStopped = errors.New("manager stopped")
+// MaxWorkers bounds a pool's worker count.
+const MaxWorkers = 1024
+
+var (
+	// ErrStopped is returned by requests made after the loop has returned.
+	ErrStopped = errors.New("manager stopped")
+	// ErrNoPool is returned for a pool name the master does not run.
+	ErrNoPool = errors.New("no such pool")
+	// ErrBadCount is returned for a worker count out of range.
+	ErrBadCount = errors.New("worker count out of range 0..1024")
+)

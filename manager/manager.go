@@ -88,6 +88,8 @@ type Options struct {
 	Output *logs.Sink
 	// ReopenLogs reopens every file pmux owns; nil when it owns none.
 	ReopenLogs func() error
+	// Observer is told of spawns, exits and generations; nil for none.
+	Observer Observer
 	// StopWorkersAllowed is false when a terminal resize could send WINCH:
 	// pmux runs in the foreground with stdin on a TTY.
 	StopWorkersAllowed bool
@@ -126,6 +128,9 @@ type Manager struct {
 func New(opts Options) *Manager {
 	if opts.Clock == nil {
 		opts.Clock = realClock{}
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	m := &Manager{
 		opts:   opts,

@@ -81,6 +81,7 @@ func (m *Manager) armWatchdog(w *worker) {
 		m.log.Warn().Str("event", "worker_watchdog_timeout").Str("pool", w.pool.cfg.Name).Int("slot", w.slot.index).
 			Int("pid", w.pid).Dur("watchdog", period).Msg("worker stopped sending WATCHDOG=1; killing it")
 		w.failed = true
+		w.cause = "watchdog"
 		m.kill(w)
 	})
 	w.timers = append(w.timers, w.watchdog)

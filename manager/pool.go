@@ -61,9 +61,10 @@ type worker struct {
 	generation int
 	state      workerState
 	started    time.Time
-	quick      bool // stopping with the quick signal
-	retiring   bool // past its lifetime or memory limit: replaced, then stopped
-	failed     bool // stopped by pmux for misbehaving: its exit counts as a crash
+	quick      bool   // stopping with the quick signal
+	retiring   bool   // past its lifetime or memory limit: replaced, then stopped
+	failed     bool   // stopped by pmux for misbehaving: its exit counts as a crash
+	cause      string // why pmux killed it, for metrics
 	exited     bool
 	status     string // last STATUS= it sent
 	timers     []Timer
@@ -198,8 +199,10 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	if pipeR != nil {
 		m.pump(pipeR, p, s.index, pid)
 	}
+	spawnTime := m.clock.Now().Sub(began)
+	m.opts.Observer.WorkerSpawned(cfg.Name, spawnTime)
 	m.log.Info().Str("event", "worker_spawned").Str("pool", cfg.Name).Int("slot", s.index).
-		Int("pid", pid).Int("gen", w.generation).Dur("spawn_ms", m.clock.Now().Sub(began)).Msg("worker started")
+		Int("pid", pid).Int("gen", w.generation).Dur("spawn_ms", spawnTime).Msg("worker started")
 
 	if cfg.BootTimeout > 0 && cfg.Ready != ReadyAtExec {
 		w.timers = append(w.timers, m.after(cfg.BootTimeout, func() {
@@ -209,6 +212,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 			m.log.Warn().Str("event", "worker_boot_timeout").Str("pool", cfg.Name).Int("slot", s.index).
 				Int("pid", w.pid).Dur("boot_timeout", cfg.BootTimeout).Msg("worker not ready in time; killing it")
 			w.failed = true
+			w.cause = "boot_timeout"
 			m.kill(w)
 		}))
 	}
@@ -228,6 +232,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 // startFailed treats a worker that could not even be started like one that
 // crashed at once, so a vanished command backs off instead of spinning.
 func (m *Manager) startFailed(p *pool, s *slot, err error) {
+	m.opts.Observer.WorkerExited(p.cfg.Name, "start_failed")
 	s.restarts++
 	s.lastExit = "start failed"
 	delay := m.nextBackoff(s, 0)
@@ -306,6 +311,14 @@ func (m *Manager) workerExited(w *worker, exit spawn.Exit) {
 	p, s := w.pool, w.slot
 	s.remove(w)
 	expected := w.state == stopping && !w.failed
+	cause := w.cause
+	switch {
+	case expected:
+		cause = "stopped"
+	case cause == "":
+		cause = "crashed"
+	}
+	m.opts.Observer.WorkerExited(p.cfg.Name, cause)
 	status := exit.Describe()
 	ev := m.log.Info()
 	if !expected {

@@ -2,8 +2,10 @@ package manager
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/spawn"
 )
 
@@ -77,4 +79,42 @@ func (m *Manager) statusDump() {
 				Int("restarts", w.Restarts).Int64("rss", w.RSS).Msg("worker")
 		}
 	}
+}
+
+// Do runs a master action (as a signal would) on the loop.
+func (m *Manager) Do(ctx context.Context, action signalmap.Action) error {
+	return m.Query(ctx, func() {
+		m.log.Info().Str("event", "control_action").Str("action", string(action)).Msg("action requested")
+		m.do(action.Resolve(m.opts.ReopenLogs != nil))
+		m.updateSupervisor()
+	})
+}
+
+// Scale sets pool's worker count to n, or changes it by n when relative.
+// The profile's floor applies to relative changes only, as it does to
+// TTOU; an explicit count is the operator's decision.
+func (m *Manager) Scale(ctx context.Context, pool string, n int, relative bool) error {
+	var err error
+	qerr := m.Query(ctx, func() {
+		for i, p := range m.pools {
+			if p.cfg.Name != pool {
+				continue
+			}
+			if relative {
+				m.scale(i, n)
+				return
+			}
+			if n < 0 || n > MaxWorkers {
+				err = fmt.Errorf("scale %s to %d: %w", pool, n, ErrBadCount)
+				return
+			}
+			m.setTarget(p, n)
+			return
+		}
+		err = fmt.Errorf("scale %s: %w", pool, ErrNoPool)
+	})
+	if qerr != nil {
+		return qerr
+	}
+	return err
 }
