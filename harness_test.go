@@ -52,6 +52,10 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "build pmux:", err)
 		return 1
 	}
+	if err := buildV2(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "build pmux v2:", err)
+		return 1
+	}
 	if err := build(workerBin, "./testdata/worker", false); err != nil {
 		fmt.Fprintln(os.Stderr, "build worker:", err)
 		return 1
@@ -84,7 +88,13 @@ type startOpts struct {
 // cleanup that ends it and every worker it reported.
 func startMaster(t *testing.T, o startOpts, args ...string) *master {
 	t.Helper()
-	argv := append([]string{pmuxBin}, args...)
+	return startMasterAt(t, pmuxBin, o, args...)
+}
+
+// startMasterAt runs the pmux binary at path.
+func startMasterAt(t *testing.T, path string, o startOpts, args ...string) *master {
+	t.Helper()
+	argv := append([]string{path}, args...)
 	if len(o.wrap) > 0 {
 		argv = append(append([]string{}, o.wrap...), argv...)
 	}
@@ -94,23 +104,29 @@ func startMaster(t *testing.T, o startOpts, args ...string) *master {
 	cmd.Stdin = o.stdin
 	cmd.ExtraFiles = o.extraFiles
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stderr, err := cmd.StderrPipe()
+	// Plain pipes, not StdoutPipe: a new master of an upgrade inherits
+	// them and outlives this process, and Wait must not wait for it.
+	stderr, stderrW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	stdout, err := cmd.StdoutPipe()
+	stdout, stdoutW, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stdout, cmd.Stderr = stdoutW, stderrW
 	m := &master{t: t, cmd: cmd, done: make(chan struct{})}
 	m.cond = sync.NewCond(&m.mu)
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	stderrW.Close()
+	stdoutW.Close()
+	if err != nil {
+		stderr.Close()
+		stdout.Close()
 		t.Fatal(err)
 	}
-	var readers sync.WaitGroup
-	readers.Add(2)
 	go func() {
-		defer readers.Done()
+		defer stderr.Close()
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -126,7 +142,7 @@ func startMaster(t *testing.T, o startOpts, args ...string) *master {
 		}
 	}()
 	go func() {
-		defer readers.Done()
+		defer stdout.Close()
 		sc := bufio.NewScanner(stdout)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -137,15 +153,12 @@ func startMaster(t *testing.T, o startOpts, args ...string) *master {
 		}
 	}()
 	go func() {
-		readers.Wait()
 		err := cmd.Wait()
 		m.mu.Lock()
 		m.err = err
-		m.mu.Unlock()
-		close(m.done)
-		m.mu.Lock()
 		m.cond.Broadcast()
 		m.mu.Unlock()
+		close(m.done)
 	}()
 	t.Cleanup(m.cleanup)
 	return m

@@ -79,6 +79,7 @@ func runAction(c *cli.Context) error {
 	children := make(chan os.Signal, 1)
 	signal.Notify(children, syscall.SIGCHLD)
 
+	startPath, startDir = resolveStart()
 	if err := spawn.CloseOnExecFrom(3); err != nil {
 		return runtimeError(err)
 	}
@@ -185,35 +186,73 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 	if logFile != nil {
 		defer logFile.Close()
 	}
+	// Two masters share one log during an upgrade: every line names its own.
+	log = log.With().Int("master", os.Getpid()).Logger()
+	log.Info().Str("event", "master_starting").Str("version", version).Msg("pmux starting")
 
 	pools, err := resolvePools(cfg)
 	if err != nil {
 		return err
 	}
 
-	listeners, err := openListeners(pools)
+	handover, err := takeUpgradeHandover()
 	if err != nil {
 		return runtimeError(err)
 	}
+	listeners, err := openListeners(pools, handover.files)
+	handover.close()
+	if err != nil {
+		return runtimeError(err)
+	}
+	// Set once the manager exists: a master whose partner in an upgrade
+	// still serves must leave the unix socket files in place.
+	var mgr *manager.Manager
 	defer func() {
 		for _, l := range listeners {
-			l.Close()
+			if mgr != nil && mgr.HandedOff() {
+				l.CloseKeepPath()
+			} else {
+				l.Close()
+			}
 		}
 	}()
 	for _, l := range listeners {
-		log.Info().Str("event", "listening").Str("addr", l.Addr()).Str("bind", l.Spec.String()).Msg("listening")
+		log.Info().Str("event", "listening").Str("addr", l.Addr()).Str("bind", l.Spec.String()).Bool("inherited", l.Inherited).Msg("listening")
 	}
 
 	pid := os.Getpid()
+	style := manager.OldbinStyle
+	if profile == signalmap.Gunicorn {
+		style = manager.NextStyle
+	}
 	if cfg.Pidfile != "" {
-		stale, err := pidfile.Acquire(cfg.Pidfile, pid)
+		path := cfg.Pidfile
+		if handover.parent != 0 && style == manager.NextStyle {
+			path = pidfile.Next(cfg.Pidfile)
+		}
+		stale, err := pidfile.Acquire(path, pid)
 		if err != nil {
 			return runtimeError(err)
 		}
 		if stale != 0 {
-			log.Warn().Str("event", "pidfile_stale").Str("path", cfg.Pidfile).Int("pid", stale).Msg("replaced a stale pidfile")
+			log.Warn().Str("event", "pidfile_stale").Str("path", path).Int("pid", stale).Msg("replaced a stale pidfile")
 		}
 		defer pidfile.Remove(cfg.Pidfile, pid)
+		defer pidfile.Remove(pidfile.Next(cfg.Pidfile), pid)
+	}
+	upgrade := &manager.UpgradeOptions{
+		Path: startPath, Args: os.Args, Dir: startDir,
+		Listeners: listeners, Pidfile: cfg.Pidfile, Style: style,
+		Parent: handover.parent,
+	}
+	if handover.parent != 0 {
+		exited, watch, err := spawn.WatchExit(handover.parent)
+		if err != nil {
+			log.Warn().Str("event", "parent_watch_failed").Err(err).Msg("will not notice when the old master leaves")
+		} else {
+			defer watch.Close()
+			upgrade.ParentExited = exited
+		}
 	}
 
 	output, outputFile, err := workerOutput(cfg.WorkerOutput)
@@ -232,6 +271,7 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 		Supervisor:         manager.SupervisorNotifier(os.Getenv("NOTIFY_SOCKET")),
 		Output:             output,
 		ReopenLogs:         reopener(logFile, outputFile),
+		Upgrade:            upgrade,
 		StopWorkersAllowed: !isatty.IsTerminal(os.Stdin.Fd()),
 	}
 	for _, p := range pools {
@@ -261,7 +301,7 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 		return runtimeError(err)
 	}
 	opts.Observer = control.Observer()
-	mgr := manager.New(opts)
+	mgr = manager.New(opts)
 	if err := control.Start(mgr); err != nil {
 		return runtimeError(err)
 	}
@@ -316,7 +356,7 @@ func reopener(files ...*logs.File) func() error {
 
 // openListeners binds or adopts every pool's sockets, each pool's in bind
 // order, and hands them to the pools.
-func openListeners(pools []*resolvedPool) ([]*sockets.Listener, error) {
+func openListeners(pools []*resolvedPool, inherited map[string]*os.File) ([]*sockets.Listener, error) {
 	systemd, err := sockets.ListenFDs(os.Getenv, os.Getpid())
 	if err != nil {
 		return nil, err
@@ -333,7 +373,7 @@ func openListeners(pools []*resolvedPool) ([]*sockets.Listener, error) {
 	}
 	var all []*sockets.Listener
 	for _, p := range pools {
-		ls, err := sockets.Open(p.binds, sockets.OpenOptions{Systemd: systemd})
+		ls, err := sockets.Open(p.binds, sockets.OpenOptions{Systemd: systemd, Inherited: inherited})
 		if err != nil {
 			for _, l := range all {
 				l.Close()

@@ -100,8 +100,8 @@ func liveWorkers(logs []map[string]any) map[int]map[string]any {
 	return live
 }
 
-// target replays the log for the pool's worker count.
-func target(logs []map[string]any, initial int) int {
+// targetFromLog replays the log for the pool's worker count.
+func targetFromLog(logs []map[string]any, initial int) int {
 	n := initial
 	for _, e := range logs {
 		switch e["event"] {
@@ -130,7 +130,7 @@ func waitSettled(t *testing.T, m *master) {
 				stopWorkers = e["action"] == "stop_workers"
 			}
 		}
-		want := target(logs, 2)
+		want := targetFromLog(logs, 2)
 		if stopWorkers {
 			want = 0
 		}
@@ -411,7 +411,7 @@ func TestSignalStormSettles(t *testing.T) {
 					gen = intField(e, "gen")
 				}
 			}
-			if len(live) != target(logs, 3) {
+			if len(live) != targetFromLog(logs, 3) {
 				return false
 			}
 			for _, e := range live {

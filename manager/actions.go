@@ -53,7 +53,7 @@ func (m *Manager) do(action signalmap.Action) {
 	case signalmap.StatusDump:
 		m.statusDump()
 	case signalmap.Upgrade:
-		m.log.Warn().Str("event", "upgrade_unavailable").Msg("binary upgrade is not available in this build; signal ignored")
+		m.startUpgrade()
 	}
 }
 
@@ -69,7 +69,10 @@ func (m *Manager) stopAll(quick bool) {
 	default:
 		m.phase = stoppingGraceful
 	}
-	if m.opts.Supervisor != nil {
+	// While two masters run, the one stopping is not the service stopping:
+	// an old master commits (and hands the main pid on at exit), a new one
+	// rolls back.
+	if m.opts.Supervisor != nil && m.upgrade.child == 0 && m.upgrade.parent == 0 {
 		m.opts.Supervisor("STOPPING=1")
 	}
 	for _, p := range m.pools {

@@ -88,6 +88,9 @@ type Options struct {
 	Output *logs.Sink
 	// ReopenLogs reopens every file pmux owns; nil when it owns none.
 	ReopenLogs func() error
+	// Upgrade lets the master start its successor (SPEC §6); nil disables
+	// the upgrade action.
+	Upgrade *UpgradeOptions
 	// Observer is told of spawns, exits and generations; nil for none.
 	Observer Observer
 	// StopWorkersAllowed is false when a terminal resize could send WINCH:
@@ -119,6 +122,8 @@ type Manager struct {
 	phase  phase
 	pumps  sync.WaitGroup
 
+	upgrade upgradeState
+
 	// What pmux last told its supervisor, so each state is sent once.
 	announcedReady bool
 	reloading      bool
@@ -140,6 +145,9 @@ func New(opts Options) *Manager {
 		events: make(chan func(), 256),
 		done:   make(chan struct{}),
 	}
+	if opts.Upgrade != nil {
+		m.upgrade.parent = opts.Upgrade.Parent
+	}
 	for i := range opts.Pools {
 		cfg := opts.Pools[i]
 		m.pools = append(m.pools, &pool{cfg: cfg, target: cfg.Workers, generation: 1, surge: max(cfg.Workers, 1)})
@@ -159,6 +167,10 @@ func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 	}
 	m.updateSupervisor()
 	ctxDone := ctx.Done()
+	var parentExited <-chan struct{}
+	if m.opts.Upgrade != nil && m.upgrade.parent != 0 {
+		parentExited = m.opts.Upgrade.ParentExited
+	}
 	for !m.finished() {
 		select {
 		case sig := <-signals:
@@ -171,11 +183,15 @@ func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 			m.handleNotify(msg)
 		case ev := <-m.events:
 			ev()
+		case <-parentExited:
+			parentExited = nil
+			m.parentMasterExited()
 		case <-ctxDone:
 			ctxDone = nil
 			m.stopAll(false)
 		}
 	}
+	m.beforeExit()
 	m.log.Info().Str("event", "master_stopped").Msg("every worker has exited")
 	return nil
 }
@@ -215,6 +231,10 @@ func (m *Manager) joinPumps() {
 
 func (m *Manager) reap() {
 	for _, exit := range m.opts.Spawner.Reap() {
+		if exit.Pid == m.upgrade.child {
+			m.childMasterExited(exit)
+			continue
+		}
 		w, ok := m.byPid[exit.Pid]
 		if !ok {
 			m.log.Debug().Str("event", "orphan_reaped").Int("pid", exit.Pid).Str("status", exit.Describe()).Msg("reaped an orphan")

@@ -12,9 +12,13 @@ import (
 // Status is a snapshot of the master, for status_dump, the control socket
 // and `pmux status`.
 type Status struct {
-	MasterPID int          `json:"master_pid"`
-	Phase     string       `json:"phase"`
-	Pools     []PoolStatus `json:"pools"`
+	MasterPID int    `json:"master_pid"`
+	Phase     string `json:"phase"`
+	// UpgradeChild is the new master this one started, while it lives;
+	// UpgradeParent the old master that started this one, while it lives.
+	UpgradeChild  int          `json:"upgrade_child,omitempty"`
+	UpgradeParent int          `json:"upgrade_parent,omitempty"`
+	Pools         []PoolStatus `json:"pools"`
 }
 
 // PoolStatus is one pool in a Status.
@@ -48,7 +52,8 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 
 func (m *Manager) snapshot() Status {
 	now := m.clock.Now()
-	st := Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String()}
+	st := Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String(),
+		UpgradeChild: m.upgrade.child, UpgradeParent: m.upgrade.parent}
 	for _, p := range m.pools {
 		ps := PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []WorkerStatus{}}
 		for _, s := range p.slots {

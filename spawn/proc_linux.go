@@ -21,8 +21,11 @@ func SelfExecutable() (string, error) {
 }
 
 func sysProcAttr(spec Spec) *syscall.SysProcAttr {
+	// A worker leads its own group so its whole tree can be signalled; a
+	// new master stays in the old one's, as unicorn's does, so a terminal's
+	// Ctrl-C reaches both.
 	return &syscall.SysProcAttr{
-		Setpgid:    true,
+		Setpgid:    !spec.Direct,
 		Pdeathsig:  spec.ParentDeathSignal,
 		Credential: spec.Credential,
 	}

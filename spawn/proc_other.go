@@ -22,7 +22,7 @@ func SelfExecutable() (string, error) {
 // There is no parent-death signal outside Linux: a SIGKILLed master
 // orphans its workers there.
 func sysProcAttr(spec Spec) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Credential: spec.Credential}
+	return &syscall.SysProcAttr{Setpgid: !spec.Direct, Credential: spec.Credential}
 }
 
 // resetSignals cannot bypass the runtime portably; exec resets every signal

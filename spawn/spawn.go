@@ -23,8 +23,9 @@ type Spec struct {
 	Umask             int                 // -1 keeps the master's umask
 	ParentDeathSignal syscall.Signal      // 0: the child outlives the master (a new master in an upgrade)
 
-	// Direct execs Path without the shim: no LISTEN_PID, no signal reset.
-	// Used for a new master in a binary upgrade, which is pmux itself.
+	// Direct execs Path without the shim (no LISTEN_PID, no signal reset)
+	// and in the master's process group. Used for a new master in a binary
+	// upgrade, which is pmux itself.
 	Direct bool
 }
 

@@ -58,10 +58,15 @@ func main() {
 		signal.Ignore(syscall.SIGTERM)
 	}
 
-	ln, err := net.FileListener(os.NewFile(3, "listener"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "worker: no listener on fd 3:", err)
-		os.Exit(2)
+	n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS"))
+	var listeners []net.Listener
+	for fd := 3; fd < 3+max(n, 1); fd++ {
+		ln, err := net.FileListener(os.NewFile(uintptr(fd), "listener"))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "worker: no listener on fd %d: %v\n", fd, err)
+			os.Exit(2)
+		}
+		listeners = append(listeners, ln)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -82,7 +87,9 @@ func main() {
 			conns.Done()
 		}
 	}}
-	go srv.Serve(ln)
+	for _, ln := range listeners {
+		go srv.Serve(ln)
+	}
 
 	notify("READY=1")
 	if os.Getenv("WORKER_WATCHDOG") != "" {
@@ -102,7 +109,9 @@ func main() {
 	// Not srv.Shutdown: it drops a request read after shutdown began,
 	// though its connection was accepted before. Stop accepting, then let
 	// every accepted connection finish its request.
-	ln.Close()
+	for _, ln := range listeners {
+		ln.Close()
+	}
 	srv.SetKeepAlivesEnabled(false)
 	conns.Wait()
 }
