@@ -74,6 +74,7 @@ func newApp() *cli.App {
 		},
 		Commands: append([]*cli.Command{
 			runCommand(),
+			checkCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -6,11 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
@@ -20,43 +16,8 @@ import (
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/pidfile"
 	"github.com/pmux/pmux/signalmap"
-	"github.com/pmux/pmux/sockets"
 	"github.com/pmux/pmux/spawn"
 )
-
-func envVar(flag string) []string {
-	return []string{"PMUX_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
-}
-
-func runFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "bind", Aliases: []string{"b"}, EnvVars: envVar("bind"), Usage: "`ADDR` to listen on (repeatable): HOST:PORT, unix:PATH, fd://N, systemd[:NAME]"},
-		&cli.StringFlag{Name: "workers", Aliases: []string{"w"}, EnvVars: envVar("workers"), Value: "1", Usage: "worker count `N`, or auto for the CPU count"},
-		&cli.StringFlag{Name: "signals", EnvVars: envVar("signals"), Value: "unicorn", Usage: "signal `PROFILE`: unicorn, gunicorn, puma, pitchfork"},
-		&cli.StringFlag{Name: "pidfile", Aliases: []string{"p"}, EnvVars: envVar("pidfile"), Usage: "write the master's pid to `PATH`"},
-		&cli.DurationFlag{Name: "graceful-timeout", EnvVars: envVar("graceful-timeout"), Value: 30 * time.Second, Usage: "graceful stop: KILL a worker after `DUR`"},
-		&cli.DurationFlag{Name: "quick-timeout", EnvVars: envVar("quick-timeout"), Value: 5 * time.Second, Usage: "quick stop: KILL a worker after `DUR`"},
-		&cli.StringFlag{Name: "stop-signal", EnvVars: envVar("stop-signal"), Value: "TERM", Usage: "`SIG` a worker gets for a graceful stop"},
-		&cli.StringFlag{Name: "quick-signal", EnvVars: envVar("quick-signal"), Value: "INT", Usage: "`SIG` a worker gets for a quick stop"},
-		&cli.StringFlag{Name: "ready", EnvVars: envVar("ready"), Value: "none", Usage: "readiness `MODE`: none, notify, delay=DUR"},
-		&cli.DurationFlag{Name: "boot-timeout", EnvVars: envVar("boot-timeout"), Value: 60 * time.Second, Usage: "kill a worker not ready after `DUR`"},
-		&cli.DurationFlag{Name: "watchdog", EnvVars: envVar("watchdog"), Usage: "kill a worker silent for `DUR` (it sends WATCHDOG=1)"},
-		&cli.DurationFlag{Name: "max-lifetime", EnvVars: envVar("max-lifetime"), Usage: "replace a worker older than `DUR` (with jitter)"},
-		&cli.StringSliceFlag{Name: "env", EnvVars: envVar("env"), Usage: "`K=V` for the workers' environment (repeatable)"},
-		&cli.StringSliceFlag{Name: "env-file", EnvVars: envVar("env-file"), Usage: "read the workers' environment from `FILE` (repeatable)"},
-		&cli.StringFlag{Name: "chdir", EnvVars: envVar("chdir"), Usage: "workers start in `DIR`"},
-		&cli.StringFlag{Name: "user", EnvVars: envVar("user"), Usage: "workers run as `USER`"},
-		&cli.StringFlag{Name: "group", EnvVars: envVar("group"), Usage: "workers run as `GROUP`"},
-		&cli.StringFlag{Name: "umask", EnvVars: envVar("umask"), Usage: "workers' umask, octal `M`"},
-		&cli.StringFlag{Name: "log-format", EnvVars: envVar("log-format"), Value: "auto", Usage: "`FORMAT` of pmux's log: auto, console, json"},
-		&cli.StringFlag{Name: "log-level", EnvVars: envVar("log-level"), Value: "info", Usage: "`LEVEL`: trace, debug, info, warn, error"},
-		&cli.StringFlag{Name: "log-file", EnvVars: envVar("log-file"), Usage: "write pmux's log to `FILE` (reopened on reopen_logs)"},
-		&cli.StringFlag{Name: "worker-output", EnvVars: envVar("worker-output"), Value: "prefix", Usage: "worker stdout/stderr: prefix, inherit or a `FILE`"},
-		&cli.StringSliceFlag{Name: "forward", EnvVars: envVar("forward"), Usage: "also forward `SIG` to every worker (repeatable)"},
-		&cli.StringFlag{Name: "metrics", EnvVars: envVar("metrics"), Usage: "serve Prometheus metrics, /readyz and /livez on `ADDR` (loopback unless a host is given)"},
-		&cli.StringSliceFlag{Name: "compat", EnvVars: envVar("compat"), Usage: "extra fd-passing convention `NAME`: einhorn, server-starter"},
-	}
-}
 
 func runCommand() *cli.Command {
 	return &cli.Command{
@@ -83,99 +44,22 @@ func runAction(c *cli.Context) error {
 	if err := spawn.CloseOnExecFrom(3); err != nil {
 		return runtimeError(err)
 	}
-	cfg, err := configFromFlags(c)
+	cfg, err := buildConfig(c)
 	if err != nil {
 		return usageError(err)
 	}
-	return serve(cfg, signals, children)
-}
-
-// configFromFlags builds the single pool of `pmux run -- CMD`.
-func configFromFlags(c *cli.Context) (*config.Config, error) {
-	if c.NArg() == 0 {
-		return nil, errors.New("run: no command given: write it after --, as in pmux run -w 4 -- ruby app.rb")
-	}
-	cfg := config.Default()
-	cfg.Pidfile = c.String("pidfile")
-	cfg.Signals = c.String("signals")
-	cfg.Log = config.Log{Format: c.String("log-format"), Level: c.String("log-level"), File: c.String("log-file")}
-	cfg.WorkerOutput = c.String("worker-output")
-	cfg.Metrics = c.String("metrics")
-
-	p := config.DefaultPool()
-	p.Name = "web"
-	p.Command = c.Args().Slice()
-	workers, err := parseWorkers(c.String("workers"))
-	if err != nil {
-		return nil, err
-	}
-	p.Workers = workers
-	p.Bind = c.StringSlice("bind")
-	if len(p.Bind) == 0 {
-		p.Bind = []string{defaultBind()}
-	}
-	if err := p.Ready.UnmarshalText([]byte(c.String("ready"))); err != nil {
-		return nil, fmt.Errorf("--ready %q: %w", c.String("ready"), err)
-	}
-	p.BootTimeout = config.Duration(c.Duration("boot-timeout"))
-	p.GracefulTimeout = config.Duration(c.Duration("graceful-timeout"))
-	p.QuickTimeout = config.Duration(c.Duration("quick-timeout"))
-	p.Watchdog = config.Duration(c.Duration("watchdog"))
-	p.MaxLifetime = config.Duration(c.Duration("max-lifetime"))
-	p.StopSignal = c.String("stop-signal")
-	p.QuickSignal = c.String("quick-signal")
-	p.EnvFile = c.StringSlice("env-file")
-	p.Env = make(map[string]string)
-	for _, kv := range c.StringSlice("env") {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, fmt.Errorf("--env %q: not KEY=VALUE: write it as --env NAME=value", kv)
-		}
-		p.Env[k] = v
-	}
-	p.Chdir = c.String("chdir")
-	p.User = c.String("user")
-	p.Group = c.String("group")
-	p.Umask = c.String("umask")
-	p.Forward = c.StringSlice("forward")
-	p.Compat = c.StringSlice("compat")
-	cfg.Pools = []config.Pool{p}
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return &cfg, nil
-}
-
-func parseWorkers(s string) (int, error) {
-	if s == "auto" {
-		return runtime.NumCPU(), nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > 1024 {
-		return 0, fmt.Errorf("--workers %q: not a count from 0 to 1024: give a number, or auto for the CPU count", s)
-	}
-	return n, nil
-}
-
-func defaultBind() string {
-	if port := os.Getenv("PORT"); port != "" {
-		return "0.0.0.0:" + port
-	}
-	return "127.0.0.1:8000"
+	rebuild := func() (*config.Config, error) { return buildConfig(c) }
+	return serve(cfg, rebuild, signals, children)
 }
 
 // serve starts the master for cfg and runs it until it stops. Whatever it
 // opened is released on every path out: no socket file, pidfile or worker
 // is left behind by a failed start.
-func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
+func serve(cfg *config.Config, rebuild func() (*config.Config, error), signals, children chan os.Signal) (err error) {
 	if err := logs.ValidateOptions(logs.Options(cfg.Log)); err != nil {
 		return usageError(err)
 	}
-	profile, err := signalmap.ParseProfile(cfg.Signals)
-	if err != nil {
-		return usageError(err)
-	}
-	sigmap, err := signalmap.For(profile).With(cfg.SignalOverrides)
+	profile, sigmap, err := resolveSignals(cfg)
 	if err != nil {
 		return usageError(err)
 	}
@@ -188,7 +72,6 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 	}
 	// Two masters share one log during an upgrade: every line names its own.
 	log = log.With().Int("master", os.Getpid()).Logger()
-	log.Info().Str("event", "master_starting").Str("version", version).Msg("pmux starting")
 
 	pools, err := resolvePools(cfg)
 	if err != nil {
@@ -199,7 +82,12 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 	if err != nil {
 		return runtimeError(err)
 	}
-	listeners, err := openListeners(pools, handover.files)
+	listeners := newListenerSet()
+	openOpts, closeAdopted, err := startupOptions(handover.files)
+	if err == nil {
+		err = listeners.open(pools, openOpts)
+	}
+	closeAdopted()
 	handover.close()
 	if err != nil {
 		return runtimeError(err)
@@ -207,18 +95,8 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 	// Set once the manager exists: a master whose partner in an upgrade
 	// still serves must leave the unix socket files in place.
 	var mgr *manager.Manager
-	defer func() {
-		for _, l := range listeners {
-			if mgr != nil && mgr.HandedOff() {
-				l.CloseKeepPath()
-			} else {
-				l.Close()
-			}
-		}
-	}()
-	for _, l := range listeners {
-		log.Info().Str("event", "listening").Str("addr", l.Addr()).Str("bind", l.Spec.String()).Bool("inherited", l.Inherited).Msg("listening")
-	}
+	listeners.keepPaths = func() bool { return mgr != nil && mgr.HandedOff() }
+	defer listeners.closeAll()
 
 	pid := os.Getpid()
 	style := manager.OldbinStyle
@@ -240,9 +118,18 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 		defer pidfile.Remove(cfg.Pidfile, pid)
 		defer pidfile.Remove(pidfile.Next(cfg.Pidfile), pid)
 	}
+	// Logged once nothing can fail any more, so a failed start prints one
+	// line: its error.
+	log.Info().Str("event", "master_starting").Str("version", version).Msg("pmux starting")
+	for _, p := range pools {
+		for _, l := range p.manager.Listeners {
+			log.Info().Str("event", "listening").Str("pool", p.manager.Name).Str("addr", l.Addr()).
+				Str("bind", l.Spec.String()).Bool("inherited", l.Inherited).Msg("listening")
+		}
+	}
 	upgrade := &manager.UpgradeOptions{
 		Path: startPath, Args: os.Args, Dir: startDir,
-		Listeners: listeners, Pidfile: cfg.Pidfile, Style: style,
+		Pidfile: cfg.Pidfile, Style: style,
 		Parent: handover.parent,
 	}
 	if handover.parent != 0 {
@@ -272,10 +159,14 @@ func serve(cfg *config.Config, signals, children chan os.Signal) (err error) {
 		Output:             output,
 		ReopenLogs:         reopener(logFile, outputFile),
 		Upgrade:            upgrade,
+		ReleaseListener:    listeners.release,
 		StopWorkersAllowed: !isatty.IsTerminal(os.Stdin.Fd()),
 	}
 	for _, p := range pools {
 		opts.Pools = append(opts.Pools, p.manager)
+	}
+	if cfg.File != "" {
+		opts.Reload = func() (*manager.Reloaded, error) { return reloadConfig(rebuild, listeners) }
 	}
 	if needsNotify(opts.Pools) {
 		ns, err := manager.ListenNotify()
@@ -354,34 +245,3 @@ func reopener(files ...*logs.File) func() error {
 	}
 }
 
-// openListeners binds or adopts every pool's sockets, each pool's in bind
-// order, and hands them to the pools.
-func openListeners(pools []*resolvedPool, inherited map[string]*os.File) ([]*sockets.Listener, error) {
-	systemd, err := sockets.ListenFDs(os.Getenv, os.Getpid())
-	if err != nil {
-		return nil, err
-	}
-	// Open works on duplicates; the originals are ours to close.
-	defer func() {
-		for _, nf := range systemd {
-			nf.File.Close()
-		}
-	}()
-	// pmux's own activation variables are consumed here, never passed on.
-	for _, k := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
-		os.Unsetenv(k)
-	}
-	var all []*sockets.Listener
-	for _, p := range pools {
-		ls, err := sockets.Open(p.binds, sockets.OpenOptions{Systemd: systemd, Inherited: inherited})
-		if err != nil {
-			for _, l := range all {
-				l.Close()
-			}
-			return nil, err
-		}
-		p.manager.Listeners = ls
-		all = append(all, ls...)
-	}
-	return all, nil
-}

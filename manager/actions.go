@@ -39,7 +39,7 @@ func (m *Manager) do(action signalmap.Action) {
 	case signalmap.GracefulStop:
 		m.stopAll(false)
 	case signalmap.Reload:
-		m.restart(true)
+		m.reload()
 	case signalmap.RollingRestart:
 		m.restart(false)
 	case signalmap.ReopenLogs:
@@ -96,13 +96,18 @@ func (m *Manager) restart(all bool) {
 	if m.phase != running {
 		return
 	}
-	m.reloading = true
-	if m.opts.Supervisor != nil {
-		m.opts.Supervisor(reloadingState())
+	if !m.reloading {
+		m.reloading = true
+		if m.opts.Supervisor != nil {
+			m.opts.Supervisor(reloadingState())
+		}
 	}
 	for _, p := range m.pools {
 		if all {
 			p.target = p.cfg.Workers
+		}
+		if p.removed {
+			p.target = 0
 		}
 		p.generation++
 		p.surge = 1
@@ -176,7 +181,7 @@ func (m *Manager) setTarget(p *pool, n int) {
 // armLifetime schedules the recycling of a worker past --max-lifetime,
 // with up to 10% jitter so a pool's workers do not all retire together.
 func (m *Manager) armLifetime(w *worker) {
-	life := w.pool.cfg.MaxLifetime
+	life := w.cfg.MaxLifetime
 	if life <= 0 {
 		return
 	}

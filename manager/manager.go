@@ -91,6 +91,12 @@ type Options struct {
 	// Upgrade lets the master start its successor (SPEC §6); nil disables
 	// the upgrade action.
 	Upgrade *UpgradeOptions
+	// Reload reads the configuration anew for a reload, off the loop; nil
+	// when pmux runs from flags alone, and a reload just restarts.
+	Reload func() (*Reloaded, error)
+	// ReleaseListener hands back a listener no pool or worker uses any
+	// more; the caller closes it. Nil keeps every listener to the end.
+	ReleaseListener func(*sockets.Listener)
 	// Observer is told of spawns, exits and generations; nil for none.
 	Observer Observer
 	// StopWorkersAllowed is false when a terminal resize could send WINCH:
@@ -124,6 +130,11 @@ type Manager struct {
 
 	upgrade upgradeState
 
+	reloadPending bool                       // a configuration is being read
+	known         map[*sockets.Listener]bool // every listener handed to a pool
+	helpers       sync.WaitGroup             // goroutines that post results back
+	sockChecks    sync.WaitGroup             // checkSocketHeld's scans of /proc
+
 	// What pmux last told its supervisor, so each state is sent once.
 	announcedReady bool
 	reloading      bool
@@ -144,13 +155,17 @@ func New(opts Options) *Manager {
 		byPid:  make(map[int]*worker),
 		events: make(chan func(), 256),
 		done:   make(chan struct{}),
+		known:  make(map[*sockets.Listener]bool),
 	}
 	if opts.Upgrade != nil {
 		m.upgrade.parent = opts.Upgrade.Parent
 	}
 	for i := range opts.Pools {
 		cfg := opts.Pools[i]
-		m.pools = append(m.pools, &pool{cfg: cfg, target: cfg.Workers, generation: 1, surge: max(cfg.Workers, 1)})
+		m.pools = append(m.pools, &pool{cfg: &cfg, target: cfg.Workers, generation: 1, surge: max(cfg.Workers, 1)})
+		for _, l := range cfg.Listeners {
+			m.known[l] = true
+		}
 	}
 	return m
 }
@@ -160,6 +175,8 @@ func New(opts Options) *Manager {
 // exited.
 func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 	defer m.joinPumps()
+	defer m.helpers.Wait()
+	defer m.sockChecks.Wait()
 	defer close(m.done)
 	m.log.Info().Str("event", "master_started").Int("pid", m.opts.MasterPID).Msg("master started")
 	for _, p := range m.pools {
@@ -242,6 +259,8 @@ func (m *Manager) reap() {
 		}
 		m.workerExited(w, exit)
 	}
+	m.dropEmptyRemovedPools()
+	m.releaseUnused(nil)
 	m.updateSupervisor()
 }
 

@@ -35,7 +35,7 @@ func (m *Manager) handleNotify(msg NotifyMessage) {
 	if status, ok := msg.Fields["STATUS"]; ok {
 		w.status = status
 	}
-	if msg.Fields["READY"] == "1" && w.state == starting && w.pool.cfg.Ready == ReadyNotify {
+	if msg.Fields["READY"] == "1" && w.state == starting && w.cfg.Ready == ReadyNotify {
 		w.stopTimers()
 		m.markReady(w)
 	}
@@ -56,7 +56,7 @@ func (m *Manager) handleNotify(msg NotifyMessage) {
 // (SIGSTOP) or starved, so the pings it could not read are not the
 // worker's fault: it gets one more period instead of the KILL.
 func (m *Manager) armWatchdog(w *worker) {
-	period := w.pool.cfg.Watchdog
+	period := w.cfg.Watchdog
 	if period <= 0 || w.state == stopping {
 		return
 	}

@@ -22,13 +22,15 @@ const (
 )
 
 type pool struct {
-	cfg        PoolConfig
+	cfg        *PoolConfig // replaced by a config reload; workers keep the one they started with
 	target     int
 	generation int
 	// surge is how many slots may be replacing their worker at once:
 	// every slot for a reload, one for a rolling restart.
 	surge int
 	slots []*slot
+	// removed: no longer in the configuration; dropped once empty.
+	removed bool
 }
 
 type slot struct {
@@ -57,6 +59,7 @@ func (s workerState) String() string {
 type worker struct {
 	pid        int
 	pool       *pool
+	cfg        *PoolConfig // the pool's config when it started
 	slot       *slot
 	generation int
 	state      workerState
@@ -156,7 +159,7 @@ func (m *Manager) reconcile(p *pool) {
 }
 
 func (m *Manager) startWorker(p *pool, s *slot) {
-	cfg := &p.cfg
+	cfg := p.cfg
 	spec := spawn.Spec{
 		Path:              cfg.Path,
 		Args:              cfg.Args,
@@ -193,7 +196,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 		m.startFailed(p, s, err)
 		return
 	}
-	w := &worker{pid: pid, pool: p, slot: s, generation: p.generation, started: began}
+	w := &worker{pid: pid, pool: p, cfg: cfg, slot: s, generation: p.generation, started: began}
 	s.workers = append(s.workers, w)
 	m.byPid[pid] = w
 	if pipeR != nil {
@@ -261,6 +264,7 @@ func (m *Manager) markReady(w *worker) {
 		Int("pid", w.pid).Int("gen", w.generation).Dur("boot", m.clock.Now().Sub(w.started)).Msg("worker ready")
 	m.armLifetime(w)
 	m.reconcile(w.pool)
+	m.checkSocketHeld(w)
 }
 
 // stopWorker asks w to stop: the stop signal and graceful timeout, or the
@@ -270,7 +274,7 @@ func (m *Manager) stopWorker(w *worker, quick bool) {
 	if w.exited || (w.state == stopping && (w.quick || !quick)) {
 		return
 	}
-	cfg := &w.pool.cfg
+	cfg := w.cfg
 	sig, timeout := cfg.StopSignal, cfg.GracefulTimeout
 	if quick {
 		sig, timeout = cfg.QuickSignal, cfg.QuickTimeout
@@ -371,7 +375,7 @@ func (m *Manager) scheduleRespawn(p *pool, s *slot, delay time.Duration) {
 // workerEnv is the pool's environment plus the variables of SPEC §3. The
 // shim adds LISTEN_PID, which only the child can know.
 func (m *Manager) workerEnv(p *pool, s *slot) []string {
-	cfg := &p.cfg
+	cfg := p.cfg
 	extra := []string{
 		"PMUX_WORKER=" + strconv.Itoa(s.index),
 		"PMUX_GENERATION=" + strconv.Itoa(p.generation),
@@ -379,10 +383,8 @@ func (m *Manager) workerEnv(p *pool, s *slot) []string {
 	}
 	if n := len(cfg.Listeners); n > 0 {
 		names := make([]string, n)
-		fds := make([]string, n)
 		for i, l := range cfg.Listeners {
 			names[i] = l.Name()
-			fds[i] = strconv.Itoa(3 + i)
 		}
 		extra = append(extra, "LISTEN_FDS="+strconv.Itoa(n), "LISTEN_FDNAMES="+strings.Join(names, ":"))
 		if port := firstTCPPort(cfg.Listeners); port > 0 {
@@ -391,9 +393,10 @@ func (m *Manager) workerEnv(p *pool, s *slot) []string {
 		for _, c := range cfg.Compat {
 			switch c {
 			case "einhorn":
-				extra = append(extra, "EINHORN_FDS="+strings.Join(fds, " "), "EINHORN_FD_COUNT="+strconv.Itoa(n))
+				extra = append(extra, einhornEnv(cfg.Listeners, m.opts.MasterPID, s.index)...)
 			case "server-starter":
-				extra = append(extra, "SERVER_STARTER_PORT="+serverStarterPorts(cfg.Listeners))
+				extra = append(extra, "SERVER_STARTER_PORT="+serverStarterPorts(cfg.Listeners),
+					"SERVER_STARTER_GENERATION="+strconv.Itoa(p.generation))
 			}
 		}
 	}

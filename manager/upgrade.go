@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/pmux/pmux/pidfile"
-	"github.com/pmux/pmux/sockets"
 	"github.com/pmux/pmux/spawn"
 )
 
@@ -42,7 +41,6 @@ type UpgradeOptions struct {
 	Path      string   // the path pmux was started as, re-resolved at each upgrade
 	Args      []string // its arguments, argv[0] included
 	Dir       string   // its working directory at start
-	Listeners []*sockets.Listener
 	Pidfile   string
 	Style     PidfileStyle
 	// Parent is the old master's pid when this master is the new one of an
@@ -81,10 +79,11 @@ func (m *Manager) startUpgrade() {
 			Msg("this master is the new one of an upgrade in progress; stop one of the two masters first")
 		return
 	}
-	keys := make([]string, len(u.Listeners))
-	files := make([]*os.File, len(u.Listeners))
-	for i, l := range u.Listeners {
-		keys[i], files[i] = l.Key(), l.File
+	var keys []string
+	var files []*os.File
+	for l := range m.known {
+		keys = append(keys, l.Key())
+		files = append(files, l.File)
 	}
 	encoded, err := json.Marshal(keys)
 	if err != nil {

@@ -60,7 +60,7 @@ func main() {
 
 	n, _ := strconv.Atoi(os.Getenv("LISTEN_FDS"))
 	var listeners []net.Listener
-	for fd := 3; fd < 3+max(n, 1); fd++ {
+	for fd := 3; fd < 3+n; fd++ {
 		ln, err := net.FileListener(os.NewFile(uintptr(fd), "listener"))
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "worker: no listener on fd %d: %v\n", fd, err)

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pmux/pmux/config"
+	"github.com/pmux/pmux/logs"
+	"github.com/pmux/pmux/signalmap"
+)
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "validate a configuration and print it resolved; exit 0 when valid, 2 otherwise",
+		ArgsUsage: "[-c pmux.toml] [run flags] [-- CMD [ARG...]]",
+		Flags:     runFlags(),
+		Action: func(c *cli.Context) error {
+			cfg, err := buildConfig(c)
+			if err != nil {
+				return usageError(err)
+			}
+			if err := validateResolved(cfg); err != nil {
+				return usageError(err)
+			}
+			out, err := cfg.MarshalTOML()
+			if err != nil {
+				return usageError(err)
+			}
+			fmt.Fprint(c.App.Writer, string(out))
+			return nil
+		},
+	}
+}
+
+// validateResolved checks what Validate cannot without looking at the
+// machine or other packages' grammars: the signal profile and overrides,
+// log settings, binds, signal names, users and commands. It binds nothing.
+func validateResolved(cfg *config.Config) error {
+	if err := logs.ValidateOptions(logs.Options(cfg.Log)); err != nil {
+		return err
+	}
+	if _, _, err := resolveSignals(cfg); err != nil {
+		return err
+	}
+	_, err := resolvePools(cfg)
+	return err
+}
+
+// resolveSignals returns the profile and the signal table of cfg.
+func resolveSignals(cfg *config.Config) (signalmap.Profile, signalmap.Map, error) {
+	profile, err := signalmap.ParseProfile(cfg.Signals)
+	if err != nil {
+		return "", signalmap.Map{}, err
+	}
+	sigmap, err := signalmap.For(profile).With(cfg.SignalOverrides)
+	return profile, sigmap, err
+}

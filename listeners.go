@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/pmux/pmux/config"
+	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/sockets"
+)
+
+// listenerSet holds every listening socket of the master, by bind, so a
+// reload reuses the sockets of binds it keeps (no re-bind, no lost
+// connection) and opens only new ones. Its methods are called from the
+// start-up path, the reload goroutine and the manager's loop, hence the
+// lock.
+type listenerSet struct {
+	mu     sync.Mutex
+	bySpec map[string][]*sockets.Listener
+	// keepPaths is asked at close: true while another master (an upgrade's
+	// partner) serves the same unix socket files.
+	keepPaths func() bool
+}
+
+func newListenerSet() *listenerSet {
+	return &listenerSet{bySpec: map[string][]*sockets.Listener{}, keepPaths: func() bool { return false }}
+}
+
+// open gives every pool its listeners, in bind order: the set's own for a
+// bind it already has, new ones otherwise. The adoptable files (a previous
+// master's, systemd's) are only used at start. On error, what this call
+// opened is closed again and the set is unchanged.
+func (s *listenerSet) open(pools []*resolvedPool, opts sockets.OpenOptions) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var opened []*sockets.Listener
+	fail := func(err error) error {
+		for _, l := range opened {
+			l.Close()
+		}
+		return err
+	}
+	found := map[string][]*sockets.Listener{}
+	for _, p := range pools {
+		var ls []*sockets.Listener
+		for _, spec := range p.binds {
+			key := spec.String()
+			if have, ok := s.bySpec[key]; ok {
+				ls = append(ls, have...)
+				found[key] = have
+				continue
+			}
+			if spec.Kind == sockets.KindSystemd && opts.Systemd == nil && opts.Inherited == nil {
+				return fail(fmt.Errorf("bind %s: systemd sockets are adopted only when pmux starts; restart pmux to add one", key))
+			}
+			fresh, err := sockets.Open([]sockets.Spec{spec}, opts)
+			if err != nil {
+				return fail(err)
+			}
+			opened = append(opened, fresh...)
+			found[key] = fresh
+			ls = append(ls, fresh...)
+		}
+		p.manager.Listeners = ls
+	}
+	for key, ls := range found {
+		s.bySpec[key] = ls
+	}
+	return nil
+}
+
+// all returns every listener in the set.
+func (s *listenerSet) all() []*sockets.Listener {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*sockets.Listener
+	for _, ls := range s.bySpec {
+		out = append(out, ls...)
+	}
+	return out
+}
+
+// release closes l, which no pool or worker uses any more.
+func (s *listenerSet) release(l *sockets.Listener) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := l.Spec.String()
+	kept := s.bySpec[key][:0]
+	for _, x := range s.bySpec[key] {
+		if x != l {
+			kept = append(kept, x)
+		}
+	}
+	if len(kept) == 0 {
+		delete(s.bySpec, key)
+	} else {
+		s.bySpec[key] = kept
+	}
+	s.closeOne(l)
+}
+
+// closeAll closes every listener, at exit.
+func (s *listenerSet) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, ls := range s.bySpec {
+		for _, l := range ls {
+			s.closeOne(l)
+		}
+		delete(s.bySpec, key)
+	}
+}
+
+func (s *listenerSet) closeOne(l *sockets.Listener) {
+	if s.keepPaths() {
+		l.CloseKeepPath()
+	} else {
+		l.Close()
+	}
+}
+
+// startupOptions reads pmux's own socket activation, once, and clears its
+// variables so they reach no worker. The returned cleanup closes the
+// originals, which Open duplicates.
+func startupOptions(inherited map[string]*os.File) (sockets.OpenOptions, func(), error) {
+	systemd, err := sockets.ListenFDs(os.Getenv, os.Getpid())
+	if err != nil {
+		return sockets.OpenOptions{}, func() {}, err
+	}
+	for _, k := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
+		os.Unsetenv(k)
+	}
+	cleanup := func() {
+		for _, nf := range systemd {
+			nf.File.Close()
+		}
+	}
+	return sockets.OpenOptions{Systemd: systemd, Inherited: inherited}, cleanup, nil
+}
+
+// reloadConfig reads the configuration anew for a reload and opens the
+// sockets of new binds. Settings of the master itself (pidfile, log,
+// worker output, metrics, daemon) keep their start-up values.
+func reloadConfig(rebuild func() (*config.Config, error), listeners *listenerSet) (*manager.Reloaded, error) {
+	cfg, err := rebuild()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateResolved(cfg); err != nil {
+		return nil, err
+	}
+	_, sigmap, err := resolveSignals(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pools, err := resolvePools(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := listeners.open(pools, sockets.OpenOptions{}); err != nil {
+		return nil, err
+	}
+	r := &manager.Reloaded{Signals: sigmap}
+	for _, p := range pools {
+		r.Pools = append(r.Pools, p.manager)
+	}
+	return r, nil
+}
