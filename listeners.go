@@ -5,7 +5,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/sockets"
 )
@@ -142,8 +141,8 @@ func startupOptions(inherited map[string]*os.File) (sockets.OpenOptions, func(),
 // reloadConfig reads the configuration anew for a reload and opens the
 // sockets of new binds. Settings of the master itself (pidfile, log,
 // worker output, metrics, daemon) keep their start-up values.
-func reloadConfig(rebuild func() (*config.Config, error), listeners *listenerSet) (*manager.Reloaded, error) {
-	cfg, err := rebuild()
+func reloadConfig(setup masterSetup, listeners *listenerSet) (*manager.Reloaded, error) {
+	cfg, err := setup.rebuild()
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +153,7 @@ func reloadConfig(rebuild func() (*config.Config, error), listeners *listenerSet
 	if err != nil {
 		return nil, err
 	}
-	pools, err := resolvePools(cfg)
+	pools, err := setup.resolve(cfg)
 	if err != nil {
 		return nil, err
 	}

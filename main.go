@@ -75,6 +75,7 @@ func newApp() *cli.App {
 		Commands: append([]*cli.Command{
 			runCommand(),
 			checkCommand(),
+			startCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/config"
@@ -49,13 +48,39 @@ func runAction(c *cli.Context) error {
 		return usageError(err)
 	}
 	rebuild := func() (*config.Config, error) { return buildConfig(c) }
-	return serve(cfg, rebuild, signals, children)
+	return serve(masterSetup{cfg: cfg, rebuild: rebuild}, signals, children)
 }
 
 // serve starts the master for cfg and runs it until it stops. Whatever it
 // opened is released on every path out: no socket file, pidfile or worker
 // is left behind by a failed start.
-func serve(cfg *config.Config, rebuild func() (*config.Config, error), signals, children chan os.Signal) (err error) {
+// masterSetup is what a master is started from.
+type masterSetup struct {
+	cfg     *config.Config
+	rebuild func() (*config.Config, error) // reads the configuration anew, for reloads
+	// prefix tags a pool's worker output; nil uses the default tags.
+	prefix func(pool string) func(slot, pid int) string
+	// escalate: a second graceful stop signal hurries the stop (Procfile
+	// mode's Ctrl-C twice).
+	escalate bool
+}
+
+// resolve turns cfg's pools into what the manager runs.
+func (setup masterSetup) resolve(cfg *config.Config) ([]*resolvedPool, error) {
+	pools, err := resolvePools(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if setup.prefix != nil {
+		for _, p := range pools {
+			p.manager.Prefix = setup.prefix(p.manager.Name)
+		}
+	}
+	return pools, nil
+}
+
+func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
+	cfg := setup.cfg
 	if err := logs.ValidateOptions(logs.Options(cfg.Log)); err != nil {
 		return usageError(err)
 	}
@@ -73,7 +98,7 @@ func serve(cfg *config.Config, rebuild func() (*config.Config, error), signals, 
 	// Two masters share one log during an upgrade: every line names its own.
 	log = log.With().Int("master", os.Getpid()).Logger()
 
-	pools, err := resolvePools(cfg)
+	pools, err := setup.resolve(cfg)
 	if err != nil {
 		return err
 	}
@@ -160,13 +185,14 @@ func serve(cfg *config.Config, rebuild func() (*config.Config, error), signals, 
 		ReopenLogs:         reopener(logFile, outputFile),
 		Upgrade:            upgrade,
 		ReleaseListener:    listeners.release,
-		StopWorkersAllowed: !isatty.IsTerminal(os.Stdin.Fd()),
+		StopWorkersAllowed: !logs.IsTerminal(os.Stdin),
+		EscalateRepeatedStop: setup.escalate,
 	}
 	for _, p := range pools {
 		opts.Pools = append(opts.Pools, p.manager)
 	}
 	if cfg.File != "" {
-		opts.Reload = func() (*manager.Reloaded, error) { return reloadConfig(rebuild, listeners) }
+		opts.Reload = func() (*manager.Reloaded, error) { return reloadConfig(setup, listeners) }
 	}
 	if needsNotify(opts.Pools) {
 		ns, err := manager.ListenNotify()

@@ -61,6 +61,9 @@ func (m *Manager) do(action signalmap.Action) {
 // and Run returns once the last has exited. A quick stop may hurry a
 // graceful one already under way.
 func (m *Manager) stopAll(quick bool) {
+	if m.phase == stoppingGraceful && m.opts.EscalateRepeatedStop {
+		quick = true
+	}
 	switch {
 	case m.phase == stoppingQuick, m.phase == stoppingGraceful && !quick:
 		return

@@ -99,6 +99,8 @@ type Options struct {
 	ReleaseListener func(*sockets.Listener)
 	// Observer is told of spawns, exits and generations; nil for none.
 	Observer Observer
+	// EscalateRepeatedStop turns a second graceful stop into a quick one.
+	EscalateRepeatedStop bool
 	// StopWorkersAllowed is false when a terminal resize could send WINCH:
 	// pmux runs in the foreground with stdin on a TTY.
 	StopWorkersAllowed bool
