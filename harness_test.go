@@ -37,6 +37,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Workers that drop privileges must still reach the binaries.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	pmuxBin = filepath.Join(dir, "pmux")
 	workerBin = filepath.Join(dir, "worker")
 	build := func(out, pkg string, race bool) error {

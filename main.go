@@ -53,11 +53,14 @@ func run(args []string) int {
 		return exitOK
 	}
 	fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
+	code := exitUsage
 	var ee *exitError
 	if errors.As(err, &ee) {
-		return ee.code
+		code = ee.code
 	}
-	return exitUsage
+	// A daemonized master that failed to start tells its launcher why.
+	tellLauncher(fmt.Sprintf("exit %d %v", code, err))
+	return code
 }
 
 func newApp() *cli.App {

@@ -81,6 +81,10 @@ func (setup masterSetup) resolve(cfg *config.Config) ([]*resolvedPool, error) {
 
 func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	cfg := setup.cfg
+	daemonized := takeDaemonPipe()
+	if cfg.Daemon && !daemonized && !isUpgradeChild() {
+		return launchDaemon(cfg)
+	}
 	if err := logs.ValidateOptions(logs.Options(cfg.Log)); err != nil {
 		return usageError(err)
 	}
@@ -191,6 +195,9 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	for _, p := range pools {
 		opts.Pools = append(opts.Pools, p.manager)
 	}
+	if daemonized {
+		opts.Supervisor = daemonSupervisor(opts.Supervisor)
+	}
 	if cfg.File != "" {
 		opts.Reload = func() (*manager.Reloaded, error) { return reloadConfig(setup, listeners) }
 	}
@@ -223,6 +230,11 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		return runtimeError(err)
 	}
 	defer control.Stop()
+	stopWatching, err := watchPools(cfg, mgr)
+	if err != nil {
+		return runtimeError(err)
+	}
+	defer stopWatching()
 	return mgr.Run(context.Background(), signals)
 }
 

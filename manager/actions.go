@@ -106,30 +106,34 @@ func (m *Manager) restart(all bool) {
 		}
 	}
 	for _, p := range m.pools {
-		if all {
-			p.target = p.cfg.Workers
-		}
-		if p.removed {
-			p.target = 0
-		}
-		p.generation++
-		p.surge = 1
-		if all {
-			p.surge = max(p.target, 1)
-		}
-		// A slot that was backing off gets its new worker now: the user
-		// asked for a restart, and it may be the fix.
-		for _, s := range p.slots {
-			if s.respawn != nil {
-				s.respawn.Stop()
-				s.respawn = nil
-			}
-		}
-		m.opts.Observer.GenerationStarted(p.cfg.Name, !all)
-		m.log.Info().Str("event", "generation_started").Str("pool", p.cfg.Name).Int("gen", p.generation).
-			Int("workers", p.target).Bool("rolling", !all).Msg("replacing workers")
-		m.reconcile(p)
+		m.restartPool(p, all)
 	}
+}
+
+func (m *Manager) restartPool(p *pool, all bool) {
+	if all {
+		p.target = p.cfg.Workers
+	}
+	if p.removed {
+		p.target = 0
+	}
+	p.generation++
+	p.surge = 1
+	if all {
+		p.surge = max(p.target, 1)
+	}
+	// A slot that was backing off gets its new worker now: the user
+	// asked for a restart, and it may be the fix.
+	for _, s := range p.slots {
+		if s.respawn != nil {
+			s.respawn.Stop()
+			s.respawn = nil
+		}
+	}
+	m.opts.Observer.GenerationStarted(p.cfg.Name, !all)
+	m.log.Info().Str("event", "generation_started").Str("pool", p.cfg.Name).Int("gen", p.generation).
+		Int("workers", p.target).Bool("rolling", !all).Msg("replacing workers")
+	m.reconcile(p)
 }
 
 func (m *Manager) reopenLogs() {

@@ -123,3 +123,25 @@ func (m *Manager) Scale(ctx context.Context, pool string, n int, relative bool) 
 	}
 	return err
 }
+
+// RollingRestart replaces the named pool's workers one slot at a time, as
+// a change under one of its --watch paths asks.
+func (m *Manager) RollingRestart(ctx context.Context, pool string) error {
+	var err error
+	qerr := m.Query(ctx, func() {
+		for _, p := range m.pools {
+			if p.cfg.Name == pool && !p.removed {
+				if m.phase == running {
+					m.log.Info().Str("event", "watch_restart").Str("pool", pool).Msg("watched files changed")
+					m.restartPool(p, false)
+				}
+				return
+			}
+		}
+		err = fmt.Errorf("restart %s: %w", pool, ErrNoPool)
+	})
+	if qerr != nil {
+		return qerr
+	}
+	return err
+}

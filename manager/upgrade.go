@@ -38,11 +38,11 @@ const (
 
 // UpgradeOptions is what a master needs to start its successor.
 type UpgradeOptions struct {
-	Path      string   // the path pmux was started as, re-resolved at each upgrade
-	Args      []string // its arguments, argv[0] included
-	Dir       string   // its working directory at start
-	Pidfile   string
-	Style     PidfileStyle
+	Path    string   // the path pmux was started as, re-resolved at each upgrade
+	Args    []string // its arguments, argv[0] included
+	Dir     string   // its working directory at start
+	Pidfile string
+	Style   PidfileStyle
 	// Parent is the old master's pid when this master is the new one of an
 	// upgrade, while that old master lives; 0 otherwise.
 	Parent int
