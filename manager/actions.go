@@ -78,6 +78,10 @@ func (m *Manager) stopAll(quick bool) {
 	if m.opts.Supervisor != nil && m.upgrade.child == 0 && m.upgrade.parent == 0 {
 		m.opts.Supervisor("STOPPING=1")
 	}
+	if m.rssTimer != nil {
+		m.rssTimer.Stop()
+		m.rssTimer = nil
+	}
 	for _, p := range m.pools {
 		for _, s := range p.slots {
 			if s.respawn != nil {

@@ -132,6 +132,7 @@ type Manager struct {
 
 	upgrade upgradeState
 
+	rssTimer      Timer                      // the pending --max-rss sample
 	reloadPending bool                       // a configuration is being read
 	known         map[*sockets.Listener]bool // every listener handed to a pool
 	helpers       sync.WaitGroup             // goroutines that post results back
@@ -184,6 +185,7 @@ func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 	for _, p := range m.pools {
 		m.reconcile(p)
 	}
+	m.armRSSCheck()
 	m.updateSupervisor()
 	ctxDone := ctx.Done()
 	var parentExited <-chan struct{}

@@ -76,6 +76,7 @@ func (m *Manager) applyReload(cfg *Reloaded, err error) {
 		pools = append(pools, p)
 	}
 	m.pools = pools
+	m.armRSSCheck()
 	m.restart(true)
 	m.releaseUnused(nil)
 }

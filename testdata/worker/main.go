@@ -48,6 +48,21 @@ func main() {
 			fmt.Printf("line %d of %d from %d %s\n", i, n, rep.Pid, strings.Repeat("x", i%200))
 		}
 	}
+	if mb, _ := strconv.Atoi(os.Getenv("WORKER_ALLOC_MB")); mb > 0 {
+		ballast = make([]byte, mb<<20)
+		for i := range ballast {
+			ballast[i] = byte(i) // touched, so it is resident
+		}
+	}
+	if os.Getenv("WORKER_SIGNALS") != "" {
+		seen := make(chan os.Signal, 8)
+		signal.Notify(seen, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
+		go func() {
+			for s := range seen {
+				fmt.Printf("worker %d got %v\n", rep.Pid, s)
+			}
+		}()
+	}
 	if d, err := time.ParseDuration(os.Getenv("WORKER_BOOT_DELAY")); err == nil {
 		time.Sleep(d)
 	}
@@ -115,6 +130,9 @@ func main() {
 	srv.SetKeepAlivesEnabled(false)
 	conns.Wait()
 }
+
+// ballast is memory held for --max-rss tests.
+var ballast []byte
 
 func notify(state string) {
 	addr := os.Getenv("NOTIFY_SOCKET")
