@@ -16,7 +16,7 @@ var profiles = []string{"unicorn", "gunicorn", "puma", "pitchfork"}
 // Values of the closed string sets, in the order error messages list them.
 var (
 	logFormats    = []string{"auto", "console", "json"}
-	logLevels     = []string{"trace", "debug", "info", "warn", "error", "fatal", "panic", "disabled"}
+	logLevels     = []string{"trace", "debug", "info", "warn", "error"}
 	compatNames   = []string{"einhorn", "server-starter"}
 	readyModes    = []string{ReadyNone, ReadyNotify, ReadyDelay}
 	workerOutputs = []string{"prefix", "inherit"} // or a file path
@@ -52,7 +52,7 @@ type Config struct {
 // Log configures pmux's own log (zerolog), not the workers' output.
 type Log struct {
 	Format string `toml:"format" doc:"auto (console on a TTY, else JSON), console or json"`
-	Level  string `toml:"level" doc:"trace, debug, info, warn, error, fatal, panic or disabled"`
+	Level  string `toml:"level" doc:"trace, debug, info, warn or error"`
 	File   string `toml:"file" default:"stderr" doc:"write the log to this file instead of stderr; reopened on reopen_logs"`
 }
 
