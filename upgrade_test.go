@@ -315,3 +315,50 @@ func buildV2(dir string) error {
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	return cmd.Run()
 }
+
+// pmux started by systemd socket activation keeps the inherited socket
+// through an upgrade: the new master adopts it from the old, not from
+// LISTEN_FDS, which named the old master's pid.
+func TestUpgradeKeepsSystemdSockets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "pmux")
+	copyFile(t, pmuxBin, bin)
+	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" "$@"`}
+	m := startMasterAt(t, bin, startOpts{wrap: wrap, extraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "systemd",
+		"--worker-output", "inherit", "--", workerBin)
+	f.Close()
+	m.readyWorkers(2)
+	stop := make(chan struct{})
+	var res loadResult
+	wg := runLoad("tcp", addr, 4, stop, &res)
+	copyFile(t, pmuxV2Bin, bin)
+	m.signal(syscall.SIGUSR2)
+	child := intField(m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); waitGone(t, child, 20*time.Second) })
+	m.waitEvents("listening", 1, 20*time.Second, func(e map[string]any) bool {
+		return intField(e, "master") == child && e["inherited"] == true && e["addr"] == addr
+	})
+	m.waitEvents("worker_ready", 2, 30*time.Second, func(e map[string]any) bool { return intField(e, "master") == child })
+	m.signal(syscall.SIGQUIT)
+	m.wait(30 * time.Second)
+	time.Sleep(300 * time.Millisecond) // the new master serves alone
+	close(stop)
+	wg.Wait()
+	if res.failed.Load() != 0 || res.ok.Load() == 0 {
+		t.Errorf("%d failed, %d ok: %v", res.failed.Load(), res.ok.Load(), res.errors)
+	}
+	r := getReport(t, newClient("tcp", addr))
+	if r.Env["LISTEN_FDNAMES"] != "http" || r.Env["PMUX_MASTER_PID"] != strconv.Itoa(child) {
+		t.Errorf("after the upgrade: LISTEN_FDNAMES=%q master %s, want http and %d", r.Env["LISTEN_FDNAMES"], r.Env["PMUX_MASTER_PID"], child)
+	}
+}
