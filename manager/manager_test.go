@@ -325,3 +325,61 @@ func TestMergeEnvLastWins(t *testing.T) {
 		t.Errorf("MergeEnv = %v, want %v", got, want)
 	}
 }
+
+func TestConfigReloadAddsRemovesAndReleases(t *testing.T) {
+	reloads := make(chan *Reloaded, 1)
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Name: "web", Workers: 1}, PoolConfig{Name: "jobs", Workers: 1})
+	h.m.opts.Reload = func() (*Reloaded, error) { return <-reloads, nil }
+	web, jobs := h.expectStart().pid, h.expectStart().pid
+	reloads <- &Reloaded{Signals: signalmap.For(signalmap.Unicorn), Pools: []PoolConfig{
+		{Name: "web", Workers: 2, StopSignal: syscall.SIGQUIT, QuickSignal: syscall.SIGINT, GracefulTimeout: time.Minute, QuickTimeout: time.Second},
+		{Name: "extra", Workers: 1, StopSignal: syscall.SIGTERM, QuickSignal: syscall.SIGINT, GracefulTimeout: time.Minute, QuickTimeout: time.Second},
+	}}
+	h.signals <- syscall.SIGHUP
+	// jobs is stopped with its own (old) stop signal; web's old worker too,
+	// once its replacement is ready.
+	var started, stopped []int
+	for len(started) < 3 || len(stopped) < 2 {
+		c := h.next()
+		if c.start {
+			started = append(started, c.pid)
+			continue
+		}
+		if c.signal != syscall.SIGTERM {
+			t.Errorf("worker %d stopped with %v, want its own config's TERM", c.pid, c.signal)
+		}
+		stopped = append(stopped, c.pid)
+	}
+	if !slices.Contains(stopped, web) || !slices.Contains(stopped, jobs) {
+		t.Errorf("stopped %v, want %d and %d", stopped, web, jobs)
+	}
+	h.sp.exit(jobs, 0, 0)
+	h.sp.exit(web, 0, 0)
+	h.sync()
+	st := h.status()
+	var names []string
+	for _, p := range st.Pools {
+		names = append(names, p.Name)
+	}
+	if !slices.Equal(names, []string{"web", "extra"}) {
+		t.Errorf("pools %v after reload, want web and extra (jobs dropped once empty)", names)
+	}
+}
+
+func TestFailedConfigReloadChangesNothing(t *testing.T) {
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
+	h.m.opts.Reload = func() (*Reloaded, error) { return nil, syscall.EINVAL }
+	h.expectStart()
+	<-h.sup // READY=1
+	h.signals <- syscall.SIGHUP
+	if s := <-h.sup; !strings.HasPrefix(s, "RELOADING=1") {
+		t.Errorf("state %q, want RELOADING=1", s)
+	}
+	if s := <-h.sup; !strings.HasPrefix(s, "READY=1") {
+		t.Errorf("state %q, want READY=1 after the failed reload", s)
+	}
+	h.expectQuiet()
+	if g := h.status().Pools[0].Generation; g != 1 {
+		t.Errorf("generation %d after a failed reload, want 1", g)
+	}
+}
