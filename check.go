@@ -7,6 +7,7 @@ import (
 
 	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/logs"
+	"github.com/pmux/pmux/metrics"
 	"github.com/pmux/pmux/signalmap"
 )
 
@@ -38,7 +39,7 @@ func checkCommand() *cli.Command {
 // machine or other packages' grammars: the signal profile and overrides,
 // log settings, binds, signal names, users and commands. It binds nothing.
 func validateResolved(cfg *config.Config) error {
-	if err := logs.ValidateOptions(logs.Options(cfg.Log)); err != nil {
+	if err := validateMasterSettings(cfg); err != nil {
 		return err
 	}
 	if _, _, err := resolveSignals(cfg); err != nil {
@@ -46,6 +47,19 @@ func validateResolved(cfg *config.Config) error {
 	}
 	_, err := resolvePools(cfg)
 	return err
+}
+
+// validateMasterSettings checks the settings of the master itself.
+func validateMasterSettings(cfg *config.Config) error {
+	if err := logs.ValidateOptions(logs.Options(cfg.Log)); err != nil {
+		return err
+	}
+	if cfg.Metrics != "" && cfg.Metrics != "off" {
+		if _, err := metrics.ListenAddr(cfg.Metrics); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // resolveSignals returns the profile and the signal table of cfg.

@@ -37,6 +37,15 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Control sockets of the masters under test go here, not to the
+	// machine's /tmp/pmux-<uid>, and vanish with the run.
+	runtimeDir, err := os.MkdirTemp("", "pmux-test-run-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(runtimeDir)
+	os.Setenv("XDG_RUNTIME_DIR", runtimeDir)
 	// Workers that drop privileges must still reach the binaries.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		fmt.Fprintln(os.Stderr, err)

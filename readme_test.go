@@ -75,4 +75,3 @@ func renderSignalTable() string {
 	b.WriteString("\n")
 	return b.String()
 }
-

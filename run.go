@@ -29,13 +29,20 @@ func runCommand() *cli.Command {
 }
 
 func runAction(c *cli.Context) error {
-	// Signals first: from here on, one sent while pmux starts is queued,
-	// not fatal. The channel is buffered; a storm may be coalesced, which
-	// SPEC §4 allows.
+	return bootMaster(func() (*config.Config, error) { return buildConfig(c) }, func(setup *masterSetup) {})
+}
+
+// bootMaster is the beginning shared by run and start: signals first
+// (from here on, one sent while pmux starts is queued, not fatal; the
+// channel is buffered and a storm may be coalesced, which SPEC §4 allows),
+// then the configuration, then serve.
+func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup)) error {
 	signals := make(chan os.Signal, 64)
 	for _, sig := range signalmap.For(signalmap.Unicorn).Signals() {
 		signal.Notify(signals, sig)
 	}
+	// SIGCHLD has its own channel so a storm of the others never crowds
+	// out a reap.
 	children := make(chan os.Signal, 1)
 	signal.Notify(children, syscall.SIGCHLD)
 
@@ -43,12 +50,13 @@ func runAction(c *cli.Context) error {
 	if err := spawn.CloseOnExecFrom(3); err != nil {
 		return runtimeError(err)
 	}
-	cfg, err := buildConfig(c)
+	cfg, err := build()
 	if err != nil {
 		return usageError(err)
 	}
-	rebuild := func() (*config.Config, error) { return buildConfig(c) }
-	return serve(masterSetup{cfg: cfg, rebuild: rebuild}, signals, children)
+	setup := masterSetup{cfg: cfg, rebuild: build}
+	adjust(&setup)
+	return serve(setup, signals, children)
 }
 
 // serve starts the master for cfg and runs it until it stops. Whatever it
@@ -85,7 +93,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	if cfg.Daemon && !daemonized && !isUpgradeChild() {
 		return launchDaemon(cfg)
 	}
-	if err := logs.ValidateOptions(logs.Options(cfg.Log)); err != nil {
+	if err := validateMasterSettings(cfg); err != nil {
 		return usageError(err)
 	}
 	profile, sigmap, err := resolveSignals(cfg)
@@ -180,16 +188,16 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	}
 
 	opts := manager.Options{
-		Log:                log,
-		Signals:            sigmap,
-		MasterPID:          pid,
-		ChildExited:        children,
-		Supervisor:         manager.SupervisorNotifier(os.Getenv("NOTIFY_SOCKET")),
-		Output:             output,
-		ReopenLogs:         reopener(logFile, outputFile),
-		Upgrade:            upgrade,
-		ReleaseListener:    listeners.release,
-		StopWorkersAllowed: !logs.IsTerminal(os.Stdin),
+		Log:                  log,
+		Signals:              sigmap,
+		MasterPID:            pid,
+		ChildExited:          children,
+		Supervisor:           manager.SupervisorNotifier(os.Getenv("NOTIFY_SOCKET")),
+		Output:               output,
+		ReopenLogs:           reopener(logFile, outputFile),
+		Upgrade:              upgrade,
+		ReleaseListener:      listeners.release,
+		StopWorkersAllowed:   !logs.IsTerminal(os.Stdin),
 		EscalateRepeatedStop: setup.escalate,
 	}
 	for _, p := range pools {
@@ -282,4 +290,3 @@ func reopener(files ...*logs.File) func() error {
 		return errors.Join(errs...)
 	}
 }
-

@@ -3,11 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
@@ -15,7 +13,6 @@ import (
 	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/signalmap"
-	"github.com/pmux/pmux/spawn"
 )
 
 // startCommand is Procfile mode, as foreman and honcho run it.
@@ -47,33 +44,17 @@ func startCommand() *cli.Command {
 }
 
 func startAction(c *cli.Context) error {
-	signals := make(chan os.Signal, 64)
-	for _, sig := range signalmap.For(signalmap.Unicorn).Signals() {
-		signal.Notify(signals, sig)
-	}
-	children := make(chan os.Signal, 1)
-	signal.Notify(children, syscall.SIGCHLD)
-	startPath, startDir = resolveStart()
-	if err := spawn.CloseOnExecFrom(3); err != nil {
-		return runtimeError(err)
-	}
-	cfg, err := procfileConfig(c)
-	if err != nil {
-		return usageError(err)
-	}
-	width := 0
-	for _, p := range cfg.Pools {
-		width = max(width, utf8.RuneCountInString(p.Name)+1+len(strconv.Itoa(p.Workers)))
-	}
-	color := logs.IsTerminal(os.Stdout)
-	return serve(masterSetup{
-		cfg:     cfg,
-		rebuild: func() (*config.Config, error) { return procfileConfig(c) },
-		prefix: func(pool string) func(slot, pid int) string {
+	return bootMaster(func() (*config.Config, error) { return procfileConfig(c) }, func(setup *masterSetup) {
+		width := 0
+		for _, p := range setup.cfg.Pools {
+			width = max(width, utf8.RuneCountInString(p.Name)+1+len(strconv.Itoa(p.Workers)))
+		}
+		color := logs.IsTerminal(os.Stdout)
+		setup.prefix = func(pool string) func(slot, pid int) string {
 			return func(slot, _ int) string { return logs.ProcfilePrefix(pool, slot+1, color, width) }
-		},
-		escalate: true,
-	}, signals, children)
+		}
+		setup.escalate = true
+	})
 }
 
 // procfileConfig turns a Procfile into pools: one per process type, run
@@ -196,4 +177,3 @@ func shellCommand(cmd string) string {
 	}
 	return "exec " + cmd
 }
-

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"syscall"
 	"time"
@@ -166,27 +167,31 @@ func (m *Manager) stopWorkers() {
 
 // scale changes the target of pool i by delta, never below the profile's
 // floor; the highest slots go first.
-func (m *Manager) scale(i, delta int) {
+func (m *Manager) scale(i, delta int) error {
 	if i >= len(m.pools) {
-		return
+		return ErrNoPool
 	}
 	p := m.pools[i]
 	n := p.target + delta
 	if delta < 0 && n < m.opts.Signals.Floor() {
 		m.log.Info().Str("event", "scale_refused").Str("pool", p.cfg.Name).Int("workers", p.target).
 			Int("floor", m.opts.Signals.Floor()).Msg("already at the profile's minimum")
-		return
+		return fmt.Errorf("scale %s to %d: %w (%d)", p.cfg.Name, n, ErrBelowFloor, m.opts.Signals.Floor())
 	}
-	m.setTarget(p, n)
+	return m.setTarget(p, n)
 }
 
-func (m *Manager) setTarget(p *pool, n int) {
-	if m.phase != running || n < 0 || n > MaxWorkers {
-		return
+func (m *Manager) setTarget(p *pool, n int) error {
+	switch {
+	case m.phase != running:
+		return fmt.Errorf("scale %s: %w", p.cfg.Name, ErrStopping)
+	case n < 0 || n > MaxWorkers:
+		return fmt.Errorf("scale %s to %d: %w", p.cfg.Name, n, ErrBadCount)
 	}
 	p.target = n
 	m.log.Info().Str("event", "pool_scaled").Str("pool", p.cfg.Name).Int("workers", n).Msg("worker count changed")
 	m.reconcile(p)
+	return nil
 }
 
 // armLifetime schedules the recycling of a worker past --max-lifetime,

@@ -12,4 +12,8 @@ var (
 	ErrNoPool = errors.New("no such pool")
 	// ErrBadCount is returned for a worker count out of range.
 	ErrBadCount = errors.New("worker count out of range 0..1024")
+	// ErrBelowFloor is returned for a decrease below the profile's floor.
+	ErrBelowFloor = errors.New("below the signal profile's minimum")
+	// ErrStopping is returned for a change asked of a stopping master.
+	ErrStopping = errors.New("the master is stopping")
 )

@@ -305,3 +305,11 @@ func (h *harness) finished() error {
 		return nil
 	}
 }
+
+// advance moves the fake clock once the loop has armed every timer the
+// events so far ask for.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	h.sync()
+	h.clock.Advance(d)
+}

@@ -51,18 +51,18 @@ func TestCrashRespawnsWithBackoff(t *testing.T) {
 	for _, delay := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond} {
 		h.sp.exit(pid, 1, 0)
 		h.expectQuiet()
-		h.clock.Advance(delay - time.Millisecond)
+		h.advance(delay - time.Millisecond)
 		h.expectQuiet()
-		h.clock.Advance(time.Millisecond)
+		h.advance(time.Millisecond)
 		pid = h.expectStart().pid
 	}
 	// A worker that stayed up past healthyUptime resets the backoff.
-	h.clock.Advance(healthyUptime)
+	h.advance(healthyUptime)
 	h.sp.exit(pid, 1, 0)
 	pid = h.expectStart().pid
 	h.sp.exit(pid, 1, 0)
 	h.expectQuiet()
-	h.clock.Advance(firstBackoff)
+	h.advance(firstBackoff)
 	h.expectStart()
 	if st := h.status(); st.Pools[0].Workers[0].Restarts != 6 {
 		t.Errorf("restarts %d, want 6", st.Pools[0].Workers[0].Restarts)
@@ -82,7 +82,7 @@ func TestBackoffCapsAtThirtySeconds(t *testing.T) {
 			case c := <-h.sp.calls:
 				pid = c.pid
 			default:
-				h.clock.Advance(100 * time.Millisecond)
+				h.advance(100 * time.Millisecond)
 				h.sync()
 				waited += 100 * time.Millisecond
 				continue
@@ -155,7 +155,7 @@ func TestFailedBootDuringReloadKeepsOldWorker(t *testing.T) {
 	h.ready(old)
 	h.signals <- syscall.SIGHUP
 	n := h.expectStart().pid
-	h.clock.Advance(time.Second)
+	h.advance(time.Second)
 	h.expectSignal(n, syscall.SIGKILL)
 	h.sp.exit(n, 0, syscall.SIGKILL)
 	// The slot backs off and retries; the old worker is never touched.
@@ -201,7 +201,7 @@ func TestGracefulStopEscalatesToKill(t *testing.T) {
 	pid := h.expectStart().pid
 	h.signals <- syscall.SIGQUIT
 	h.expectSignal(pid, syscall.SIGTERM)
-	h.clock.Advance(3 * time.Second)
+	h.advance(3 * time.Second)
 	h.expectSignal(pid, syscall.SIGKILL)
 	h.sp.exit(pid, 0, syscall.SIGKILL)
 	if err := h.finished(); err != nil {
@@ -216,7 +216,7 @@ func TestQuickStopHurriesGracefulStop(t *testing.T) {
 	h.expectSignal(pid, syscall.SIGTERM)
 	h.signals <- syscall.SIGINT
 	h.expectSignal(pid, syscall.SIGINT)
-	h.clock.Advance(5 * time.Second)
+	h.advance(5 * time.Second)
 	h.expectSignal(pid, syscall.SIGKILL)
 	h.sp.exit(pid, 0, syscall.SIGKILL)
 	h.finished()
@@ -246,7 +246,7 @@ func TestStartFailureBacksOff(t *testing.T) {
 	h.sp.failing = false
 	h.sp.mu.Unlock()
 	h.expectQuiet()
-	h.clock.Advance(firstBackoff)
+	h.advance(firstBackoff)
 	h.expectStart()
 }
 
@@ -257,12 +257,12 @@ func TestWatchdogKillsSilentWorkerButForgivesLateMaster(t *testing.T) {
 	h.sync()
 	h.notify <- NotifyMessage{Pid: pid, Fields: map[string]string{"WATCHDOG": "1"}}
 	h.sync()
-	h.clock.Advance(1900 * time.Millisecond)
+	h.advance(1900 * time.Millisecond)
 	h.expectQuiet()
 	// Jumping far past the deadline is what a suspended master sees.
-	h.clock.Advance(10 * time.Second)
+	h.advance(10 * time.Second)
 	h.expectQuiet()
-	h.clock.Advance(2 * time.Second)
+	h.advance(2 * time.Second)
 	h.expectSignal(pid, syscall.SIGKILL)
 	h.sp.exit(pid, 0, syscall.SIGKILL)
 	h.expectStart()

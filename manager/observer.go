@@ -10,6 +10,8 @@ type Observer interface {
 	// (unexpected), "boot_timeout", "watchdog" or "start_failed".
 	WorkerExited(pool, cause string)
 	GenerationStarted(pool string, rolling bool)
+	// Upgraded reports a binary upgrade that left this master in charge.
+	Upgraded()
 }
 
 type nopObserver struct{}
@@ -17,3 +19,4 @@ type nopObserver struct{}
 func (nopObserver) WorkerSpawned(string, time.Duration) {}
 func (nopObserver) WorkerExited(string, string)         {}
 func (nopObserver) GenerationStarted(string, bool)      {}
+func (nopObserver) Upgraded()                           {}

@@ -39,7 +39,7 @@ func (m *Manager) checkSocketHeld(w *worker) {
 		ino, err := spawn.SocketInode(l.File)
 		if err != nil {
 			m.log.Debug().Str("event", "worker_socket_checked").Str("pool", pool).Int("slot", slot).
-				Int("pid", pid).Err(err).Msg("could not check the worker's sockets")
+				Int("pid", pid).Str("result", "unknown").Err(err).Msg("could not check the worker's sockets")
 			return
 		}
 		inodes = append(inodes, ino)
@@ -67,15 +67,16 @@ func (m *Manager) checkSocketHeld(w *worker) {
 				Int("pid", pid).Str("result", "exited").Msg("worker exited before its sockets were checked")
 		case err != nil:
 			m.log.Debug().Str("event", "worker_socket_checked").Str("pool", pool).Int("slot", slot).
-				Int("pid", pid).Err(err).Msg("could not check the worker's sockets")
+				Int("pid", pid).Str("result", "unknown").Err(err).Msg("could not check the worker's sockets")
 		case held:
 			m.log.Debug().Str("event", "worker_socket_checked").Str("pool", pool).Int("slot", slot).
 				Int("pid", pid).Str("result", "held").Msg("the worker's group holds its sockets")
 		default:
-			m.log.Debug().Str("event", "worker_socket_checked").Str("pool", pool).Int("slot", slot).
-				Int("pid", pid).Str("result", "lost").Msg("no process of the worker's group holds its sockets")
+			// The warning first: worker_socket_checked marks the end of the check.
 			m.log.Warn().Str("event", "worker_socket_lost").Str("pool", pool).Int("slot", slot).
 				Int("pid", pid).Msg(socketLostMsg)
+			m.log.Debug().Str("event", "worker_socket_checked").Str("pool", pool).Int("slot", slot).
+				Int("pid", pid).Str("result", "lost").Msg("no process of the worker's group holds its sockets")
 		}
 	}()
 }

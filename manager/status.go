@@ -106,14 +106,10 @@ func (m *Manager) Scale(ctx context.Context, pool string, n int, relative bool) 
 				continue
 			}
 			if relative {
-				m.scale(i, n)
+				err = m.scale(i, n)
 				return
 			}
-			if n < 0 || n > MaxWorkers {
-				err = fmt.Errorf("scale %s to %d: %w", pool, n, ErrBadCount)
-				return
-			}
-			m.setTarget(p, n)
+			err = m.setTarget(p, n)
 			return
 		}
 		err = fmt.Errorf("scale %s: %w", pool, ErrNoPool)

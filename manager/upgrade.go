@@ -167,6 +167,7 @@ func (m *Manager) parentMasterExited() {
 	u := m.opts.Upgrade
 	m.log.Info().Str("event", "upgrade_committed").Int("parent", m.upgrade.parent).Msg("the old master is gone; this master is in charge")
 	m.upgrade.parent = 0
+	m.opts.Observer.Upgraded()
 	if u.Pidfile != "" && u.Style == NextStyle {
 		if err := pidfile.Rename(pidfile.Next(u.Pidfile), u.Pidfile, m.opts.MasterPID); err != nil {
 			m.log.Error().Str("event", "pidfile_takeover_failed").Err(err).Msg("could not take over the pidfile")

@@ -1,0 +1,340 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/rs/zerolog"
+
+	"github.com/pmux/pmux/manager"
+)
+
+// fakeSource answers Status from its fields; block makes it wait for the
+// caller's deadline, as a wedged loop would.
+type fakeSource struct {
+	mu    sync.Mutex
+	st    manager.Status
+	err   error
+	block bool
+}
+
+func (f *fakeSource) Status(ctx context.Context) (manager.Status, error) {
+	f.mu.Lock()
+	st, err, block := f.st, f.err, f.block
+	f.mu.Unlock()
+	if block {
+		<-ctx.Done()
+		return manager.Status{}, ctx.Err()
+	}
+	return st, err
+}
+
+func (f *fakeSource) set(st manager.Status, err error) {
+	f.mu.Lock()
+	f.st, f.err = st, err
+	f.mu.Unlock()
+}
+
+var _ StatusSource = (*manager.Manager)(nil)
+
+func twoPools() manager.Status {
+	w := func(slot, gen int, state string) manager.WorkerStatus {
+		return manager.WorkerStatus{Slot: slot, Pid: 100 + slot, Generation: gen, State: state}
+	}
+	return manager.Status{MasterPID: 1, Phase: "running", Pools: []manager.PoolStatus{
+		{Name: "web", Target: 3, Generation: 2, Workers: []manager.WorkerStatus{w(0, 2, "ready"), w(1, 2, "ready"), w(2, 1, "ready"), w(2, 2, "starting")}},
+		{Name: "jobs", Target: 1, Generation: 1, Workers: []manager.WorkerStatus{w(0, 1, "ready")}},
+	}}
+}
+
+func newHandler(t *testing.T, src StatusSource) (*Metrics, http.Handler) {
+	t.Helper()
+	m := New()
+	h, err := m.Handler(src, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, h
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// scrape fetches /metrics and parses the text exposition.
+func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	code, body := get(t, h, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// value returns the value of the sample of family name whose labels are
+// labels ("k=v,k=v"), or fails the test.
+func value(t *testing.T, fams map[string]*dto.MetricFamily, name, labels string) float64 {
+	t.Helper()
+	f, ok := fams[name]
+	if !ok {
+		t.Fatalf("no metric %s", name)
+	}
+	for _, m := range f.GetMetric() {
+		var got []string
+		for _, l := range m.GetLabel() {
+			got = append(got, l.GetName()+"="+l.GetValue())
+		}
+		if strings.Join(got, ",") != labels {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	t.Fatalf("no sample %s{%s}", name, labels)
+	return 0
+}
+
+func TestScrape(t *testing.T) {
+	src := &fakeSource{st: twoPools()}
+	m, h := newHandler(t, src)
+	m.WorkerSpawned("web", 3*time.Millisecond)
+	m.WorkerSpawned("web", 5*time.Millisecond)
+	m.WorkerSpawned("jobs", time.Millisecond)
+	m.WorkerExited("web", "stopped")
+	m.WorkerExited("web", "crashed")
+	m.WorkerExited("web", "crashed")
+	m.WorkerExited("jobs", "boot_timeout")
+	m.GenerationStarted("web", false)
+	m.GenerationStarted("web", true)
+	m.GenerationStarted("web", true)
+	m.Upgraded()
+
+	fams := scrape(t, h)
+	for _, tc := range []struct {
+		name, labels string
+		want         float64
+	}{
+		{"pmux_master_responsive", "", 1},
+		{"pmux_workers", "pool=web,state=ready", 3},
+		{"pmux_workers", "pool=web,state=starting", 1},
+		{"pmux_workers", "pool=web,state=stopping", 0},
+		{"pmux_workers", "pool=web,state=retiring", 0},
+		{"pmux_workers", "pool=jobs,state=ready", 1},
+		{"pmux_pool_target_workers", "pool=web", 3},
+		{"pmux_pool_generation", "pool=web", 2},
+		{"pmux_worker_spawns_total", "pool=web", 2},
+		{"pmux_worker_spawn_duration_seconds", "pool=web", 2},
+		{"pmux_worker_exits_total", "cause=crashed,pool=web", 2},
+		{"pmux_worker_exits_total", "cause=stopped,pool=web", 1},
+		{"pmux_worker_exits_total", "cause=boot_timeout,pool=jobs", 1},
+		{"pmux_worker_restarts_total", "pool=web", 2},
+		{"pmux_worker_restarts_total", "pool=jobs", 1},
+		{"pmux_reloads_total", "kind=reload,pool=web", 1},
+		{"pmux_reloads_total", "kind=rolling_restart,pool=web", 2},
+		{"pmux_upgrades_total", "", 1},
+	} {
+		if got := value(t, fams, tc.name, tc.labels); got != tc.want {
+			t.Errorf("%s{%s} = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+	hist := fams["pmux_worker_spawn_duration_seconds"].GetMetric()[0].GetHistogram()
+	if hist.GetSampleSum() <= 0 {
+		t.Errorf("spawn duration sum %v", hist.GetSampleSum())
+	}
+	// The master's own process and runtime.
+	for _, name := range []string{"process_resident_memory_bytes", "process_open_fds", "process_cpu_seconds_total", "go_goroutines"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("no %s", name)
+		}
+	}
+}
+
+// A scrape while the loop cannot answer still serves what it has, and
+// says the loop did not answer.
+// Every counter of a pool the master runs is there from the first scrape,
+// at zero.
+func TestCountersStartAtZero(t *testing.T) {
+	_, h := newHandler(t, &fakeSource{st: twoPools()})
+	scrape(t, h) // the first scrape finds the pools
+	fams := scrape(t, h)
+	for _, pool := range []string{"web", "jobs"} {
+		for _, tc := range []struct{ name, labels string }{
+			{"pmux_worker_spawns_total", "pool=" + pool},
+			{"pmux_worker_spawn_duration_seconds", "pool=" + pool},
+			{"pmux_worker_restarts_total", "pool=" + pool},
+			{"pmux_worker_exits_total", "cause=crashed,pool=" + pool},
+			{"pmux_worker_exits_total", "cause=watchdog,pool=" + pool},
+			{"pmux_reloads_total", "kind=rolling_restart,pool=" + pool},
+		} {
+			if got := value(t, fams, tc.name, tc.labels); got != 0 {
+				t.Errorf("%s{%s} = %v, want 0", tc.name, tc.labels, got)
+			}
+		}
+	}
+}
+
+func TestScrapeOfAWedgedMaster(t *testing.T) {
+	src := &fakeSource{err: manager.ErrStopped}
+	m, h := newHandler(t, src)
+	m.Upgraded()
+	fams := scrape(t, h)
+	if got := value(t, fams, "pmux_master_responsive", ""); got != 0 {
+		t.Errorf("pmux_master_responsive = %v, want 0", got)
+	}
+	if _, ok := fams["pmux_workers"]; ok {
+		t.Error("worker gauges served without a status")
+	}
+	if got := value(t, fams, "pmux_upgrades_total", ""); got != 1 {
+		t.Errorf("pmux_upgrades_total = %v", got)
+	}
+}
+
+func TestMetricNamesFollowConventions(t *testing.T) {
+	m, _ := newHandler(t, &fakeSource{st: twoPools()})
+	m.WorkerSpawned("web", time.Millisecond)
+	m.WorkerExited("web", "crashed")
+	m.GenerationStarted("web", false)
+	problems, err := testutil.GatherAndLint(m.reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		if strings.HasPrefix(p.Metric, "pmux_") {
+			t.Errorf("%s: %s", p.Metric, p.Text)
+		}
+	}
+}
+
+func TestHealthEndpoints(t *testing.T) {
+	src := &fakeSource{}
+	_, h := newHandler(t, src)
+	st := twoPools()
+	for _, tc := range []struct {
+		name  string
+		st    manager.Status
+		err   error
+		block bool
+		path  string
+		code  int
+		body  string
+	}{
+		{"booting", st, nil, false, "/readyz", 503, "pool web has 2 of 3 workers of generation 2 ready"},
+		{"alive while booting", st, nil, false, "/livez", 200, "ok"},
+		{"stopped", st, manager.ErrStopped, false, "/readyz", 503, "the master is shutting down"},
+		{"stopped is dead", st, manager.ErrStopped, false, "/livez", 503, "the master is shutting down"},
+		{"wedged", st, nil, true, "/livez", 503, "did not answer within 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src.set(tc.st, tc.err)
+			src.mu.Lock()
+			src.block = tc.block
+			src.mu.Unlock()
+			code, body := get(t, h, tc.path)
+			if code != tc.code || !strings.Contains(body, tc.body) {
+				t.Errorf("%s: %d %q, want %d %q", tc.path, code, body, tc.code, tc.body)
+			}
+		})
+	}
+	src.mu.Lock()
+	src.block = false
+	src.mu.Unlock()
+	ready := twoPools()
+	ready.Pools[0].Workers[3].State = "ready"
+	src.set(ready, nil)
+	if code, body := get(t, h, "/readyz"); code != 200 || body != "ok\n" {
+		t.Errorf("/readyz when ready: %d %q", code, body)
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{"9100", "127.0.0.1:9100", ""},
+		{":9100", "127.0.0.1:9100", ""},
+		{"0", "127.0.0.1:0", ""},
+		{"127.0.0.1:9100", "127.0.0.1:9100", ""},
+		{"0.0.0.0:9100", "0.0.0.0:9100", ""},
+		{"[::]:9100", "[::]:9100", ""},
+		{"[::1]:9100", "[::1]:9100", ""},
+		{"localhost:9100", "localhost:9100", ""},
+		{"", "", "empty"},
+		{"localhost", "", "missing port"},
+		{"host:http", "", `port "http" is not a number`},
+		{"99999", "", "missing port"},
+		{":99999", "", "not a number from 0 to 65535"},
+		{"::1", "", "too many colons"},
+	} {
+		got, err := ListenAddr(tc.in)
+		if tc.err != "" {
+			if err == nil || !errors.Is(err, ErrBadAddr) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ListenAddr(%q) = %q, %v; want an error saying %q", tc.in, got, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("ListenAddr(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// Serve binds loopback for a bare port, serves real HTTP and Close joins
+// it and frees the port.
+func TestServeAndClose(t *testing.T) {
+	m := New()
+	s, err := m.Serve("0", &fakeSource{st: twoPools()}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.Addr(), "127.0.0.1:") {
+		t.Errorf("a bare port bound %s, want loopback", s.Addr())
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + s.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "pmux_pool_target_workers{pool=\"web\"} 3") {
+		t.Errorf("GET /metrics: %d\n%s", resp.StatusCode, body)
+	}
+	if _, err := m.Handler(&fakeSource{}, zerolog.Nop()); err == nil {
+		t.Error("a second status collector was registered")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Get("http://" + s.Addr() + "/livez"); err == nil {
+		t.Error("still serving after Close")
+	}
+}
+
+func TestServeRefusesABadAddress(t *testing.T) {
+	if _, err := New().Serve("nonsense", &fakeSource{}, zerolog.Nop()); !errors.Is(err, ErrBadAddr) {
+		t.Errorf("Serve(nonsense): %v", err)
+	}
+}
