@@ -79,6 +79,7 @@ func newApp() *cli.App {
 			runCommand(),
 			checkCommand(),
 			startCommand(),
+			upgradeCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

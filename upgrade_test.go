@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -360,5 +361,55 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 	r := getReport(t, newClient("tcp", addr))
 	if r.Env["LISTEN_FDNAMES"] != "http" || r.Env["PMUX_MASTER_PID"] != strconv.Itoa(child) {
 		t.Errorf("after the upgrade: LISTEN_FDNAMES=%q master %s, want http and %d", r.Env["LISTEN_FDNAMES"], r.Env["PMUX_MASTER_PID"], child)
+	}
+}
+
+func TestUpgradeCommand(t *testing.T) {
+	r := newUpgradeRig(t, "unicorn")
+	old := r.m.pid()
+	r.startLoad()
+	copyFile(t, pmuxV2Bin, r.path)
+	out, err := exec.Command(pmuxBin, "upgrade", "--pidfile", r.pidfile, "--timeout", "60s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pmux upgrade: %v\n%s", err, out)
+	}
+	child := intField(r.m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	if !strings.Contains(string(out), fmt.Sprintf("pmux %d serves alone", child)) {
+		t.Errorf("output %q does not report the new master", out)
+	}
+	r.m.wait(10 * time.Second) // the old master is gone
+	r.stopLoad()
+	r.pidfileHolds(r.pidfile, child)
+	if alive(old) {
+		t.Errorf("old master %d still running", old)
+	}
+}
+
+func TestUpgradeCommandRollsBack(t *testing.T) {
+	r := newUpgradeRig(t, "unicorn")
+	r.startLoad()
+	broken := "#!/bin/sh\ncase \"$1\" in version) echo pmux broken; exit 0;; check) exit 0;; esac\necho cannot start >&2\nexit 3\n"
+	tmp := r.path + ".tmp"
+	os.WriteFile(tmp, []byte(broken), 0o755)
+	os.Rename(tmp, r.path)
+	cmd := exec.Command(pmuxBin, "upgrade", "--pidfile", r.pidfile, "--timeout", "5s")
+	out, _ := cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "rolled back") || !strings.Contains(string(out), "step") {
+		t.Errorf("exit %d, output %q; want 1 naming the step and the rollback", code, out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	r.stopLoad()
+	r.pidfileHolds(r.pidfile, r.m.pid())
+
+	// A binary that fails its own check is refused before anything moves.
+	os.WriteFile(tmp, []byte("#!/bin/sh\necho no such thing >&2\nexit 2\n"), 0o755)
+	os.Rename(tmp, r.path)
+	cmd = exec.Command(pmuxBin, "upgrade", "--pidfile", r.pidfile)
+	out, _ = cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "step 1") || !strings.Contains(string(out), "nothing was changed") {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+	if n := len(r.m.events("upgrade_started")); n > 1 {
+		t.Errorf("a refused binary was started")
 	}
 }

@@ -23,9 +23,11 @@ const (
 	CmdRollingRestart = "rolling_restart"
 	CmdReopenLogs     = "reopen_logs"
 	CmdStop           = "stop"
+	CmdUpgrade        = "upgrade"      // start the binary upgrade, as USR2 does in the unicorn profile
+	CmdStopWorkers    = "stop_workers" // stop every worker, keep the sockets, as WINCH does
 )
 
-var commands = []string{CmdStatus, CmdScale, CmdReload, CmdRollingRestart, CmdReopenLogs, CmdStop}
+var commands = []string{CmdStatus, CmdScale, CmdReload, CmdRollingRestart, CmdReopenLogs, CmdStop, CmdUpgrade, CmdStopWorkers}
 
 // ErrBadRequest is wrapped by every error ParseRequest returns.
 var ErrBadRequest = errors.New("bad request")
@@ -92,7 +94,7 @@ func (r Request) validate() error {
 			return bad(`scale: "quick" is for stop`)
 		}
 		return nil
-	case CmdStatus, CmdReload, CmdRollingRestart, CmdReopenLogs, CmdStop:
+	case CmdStatus, CmdReload, CmdRollingRestart, CmdReopenLogs, CmdStop, CmdUpgrade, CmdStopWorkers:
 		switch {
 		case r.Pool != "" || r.N != nil || r.Delta != nil:
 			return bad(`%s: "pool", "n" and "delta" are for scale`, r.Cmd)

@@ -346,6 +346,8 @@ var plainActions = map[string]signalmap.Action{
 	CmdReload:         signalmap.Reload,
 	CmdRollingRestart: signalmap.RollingRestart,
 	CmdReopenLogs:     signalmap.ReopenLogs,
+	CmdUpgrade:        signalmap.Upgrade,
+	CmdStopWorkers:    signalmap.StopWorkers,
 }
 
 func (s *Server) status(ctx context.Context, op string) Response {

@@ -159,6 +159,12 @@ func (m *Manager) stopWorkers() {
 			Msg("WINCH ignored: pmux runs on a terminal, where a resize sends it; daemonize or detach stdin to use it")
 		return
 	}
+	m.stopAllWorkers()
+}
+
+// stopAllWorkers stops every worker gracefully; the sockets stay open and
+// connections queue until a reload brings workers back.
+func (m *Manager) stopAllWorkers() {
 	for _, p := range m.pools {
 		p.target = 0
 		m.reconcile(p)

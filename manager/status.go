@@ -16,9 +16,14 @@ type Status struct {
 	Phase     string `json:"phase"`
 	// UpgradeChild is the new master this one started, while it lives;
 	// UpgradeParent the old master that started this one, while it lives.
-	UpgradeChild  int          `json:"upgrade_child,omitempty"`
-	UpgradeParent int          `json:"upgrade_parent,omitempty"`
-	Pools         []PoolStatus `json:"pools"`
+	UpgradeChild  int `json:"upgrade_child,omitempty"`
+	UpgradeParent int `json:"upgrade_parent,omitempty"`
+	// Binary, Args and Dir are what an upgrade would run: the path this
+	// master was started as, its arguments and working directory.
+	Binary string       `json:"binary,omitempty"`
+	Args   []string     `json:"args,omitempty"`
+	Dir    string       `json:"dir,omitempty"`
+	Pools  []PoolStatus `json:"pools"`
 }
 
 // PoolStatus is one pool in a Status.
@@ -54,6 +59,9 @@ func (m *Manager) snapshot() Status {
 	now := m.clock.Now()
 	st := Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String(),
 		UpgradeChild: m.upgrade.child, UpgradeParent: m.upgrade.parent}
+	if u := m.opts.Upgrade; u != nil {
+		st.Binary, st.Args, st.Dir = u.Path, u.Args, u.Dir
+	}
 	for _, p := range m.pools {
 		ps := PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []WorkerStatus{}}
 		for _, s := range p.slots {
@@ -90,6 +98,11 @@ func (m *Manager) statusDump() {
 func (m *Manager) Do(ctx context.Context, action signalmap.Action) error {
 	return m.Query(ctx, func() {
 		m.log.Info().Str("event", "control_action").Str("action", string(action)).Msg("action requested")
+		if action == signalmap.StopWorkers {
+			// Asked for by name, not by a WINCH a terminal may have sent.
+			m.stopAllWorkers()
+			return
+		}
 		m.do(action.Resolve(m.opts.ReopenLogs != nil))
 		m.updateSupervisor()
 	})
