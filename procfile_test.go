@@ -53,10 +53,17 @@ jobs: echo "tick from $PMUX_WORKER port $PORT greeting $GREETING"; exec sleep 10
 func TestProcfileSecondInterruptHurries(t *testing.T) {
 	dir := t.TempDir()
 	procfile := filepath.Join(dir, "Procfile")
-	os.WriteFile(procfile, []byte("stubborn: trap '' TERM; exec sleep 1000\n"), 0o644)
+	os.WriteFile(procfile, []byte("stubborn: trap '' TERM; echo trapped; exec sleep 1000\n"), 0o644)
 	m := startMaster(t, startOpts{}, "start", "-f", procfile, "--graceful-timeout", "60s")
 	m.readyWorkers(1)
-	time.Sleep(200 * time.Millisecond) // let the shell set its trap
+	m.waitFor("the shell to set its trap", 10*time.Second, func([]map[string]any) bool {
+		for _, l := range m.out {
+			if strings.HasSuffix(l, "| trapped") {
+				return true
+			}
+		}
+		return false
+	})
 	m.signal(syscall.SIGINT)
 	m.waitEvents("worker_stopping", 1, 10*time.Second, nil)
 	m.signal(syscall.SIGINT)

@@ -269,7 +269,14 @@ func TestQuitWaitsForInflightRequests(t *testing.T) {
 		}
 		result <- err
 	}()
-	time.Sleep(300 * time.Millisecond) // let the request reach the worker
+	m.waitFor("the request to reach the worker", 10*time.Second, func([]map[string]any) bool {
+		for _, l := range m.out {
+			if strings.Contains(l, "sleeping 1500 ms") {
+				return true
+			}
+		}
+		return false
+	})
 	m.signal(syscall.SIGQUIT)
 	if err := <-result; err != nil {
 		t.Errorf("in-flight request failed during graceful stop: %v", err)

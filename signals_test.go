@@ -305,12 +305,12 @@ func TestDelayReadiness(t *testing.T) {
 }
 
 func TestWatchdogReplacesStuckWorker(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "--watchdog", "600ms", "-b", "127.0.0.1:0",
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "--watchdog", "1s", "-b", "127.0.0.1:0",
 		"--env", "WORKER_WATCHDOG=1", "--", workerBin)
 	pid := intField(m.readyWorkers(1)[0], "pid")
 	// A master stopped for longer than the period must not blame the worker.
 	m.signal(syscall.SIGSTOP)
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	m.signal(syscall.SIGCONT)
 	time.Sleep(1500 * time.Millisecond)
 	if n := len(m.events("worker_watchdog_timeout")); n != 0 {

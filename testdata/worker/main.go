@@ -90,6 +90,7 @@ func main() {
 	})
 	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) {
 		ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+		fmt.Printf("sleeping %d ms in %d\n", ms, rep.Pid) // tests wait for this: the request is in flight
 		time.Sleep(time.Duration(ms) * time.Millisecond)
 		fmt.Fprintf(w, "slept %d ms in %d\n", ms, rep.Pid)
 	})
