@@ -405,17 +405,6 @@ func scale(ctx context.Context, w io.Writer, pid int, a scaleArg) error {
 		return err
 	}
 	was, now := poolTarget(before.Status, a.pool), poolTarget(after.Status, a.pool)
-	want := a.n
-	if a.relative {
-		want = was + a.n
-	}
-	if now != want && now == was {
-		why := "the signal profile's floor"
-		if after.Status.Phase != "running" {
-			why = "the master is " + after.Status.Phase
-		}
-		return runtimeError(fmt.Errorf("pmux %d: scale %s to %d: refused (%s): it keeps %d", pid, a.pool, want, why, now))
-	}
 	fmt.Fprintf(w, "pmux %d: pool %s: %d → %d workers\n", pid, a.pool, was, now)
 	return nil
 }

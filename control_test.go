@@ -515,7 +515,7 @@ func TestScaleCommand(t *testing.T) {
 		waitStatus(t, m.pid(), fmt.Sprintf("%d workers", tc.n), count(tc.n))
 	}
 	// The unicorn profile's floor is 0.
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=-1").expect(t, "scale below the floor", 1, "refused (the signal profile's floor): it keeps 0")
+	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=-1").expect(t, "scale below the floor", 1, "below the signal profile's minimum (0): it keeps 0 workers")
 	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "api=2").expect(t, "scale an unknown pool", 1, "scale api: no such pool (this master runs: web)")
 	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=lots").expect(t, "scale to nonsense", 2, `scale "web=lots": want POOL=N`)
 	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=5000").expect(t, "scale too far", 2, "out of range")

@@ -77,6 +77,15 @@ func TestWorkerSignalStateIsDefaultEvenWhenMasterIgnoresSignals(t *testing.T) {
 	m := startMaster(t, startOpts{wrap: []string{"sh", "-c", `trap "" INT QUIT HUP; exec "$0" "$@"`}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--", "sleep", "1000")
 	pid := intField(m.readyWorkers(1)[0], "pid")
+	// Ready at exec means the shim's exec: look once sleep itself runs.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, "/sleep") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d never became sleep", pid)
+		}
+	}
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)

@@ -389,7 +389,7 @@ func (s *Server) describe(op string, err error) string {
 		return fmt.Sprintf("%s: the master did not answer within %v", op, s.opts.RequestTimeout)
 	case s.ctx.Err() != nil:
 		return op + ": the control socket is closing"
-	case errors.Is(err, manager.ErrBadCount):
+	case errors.Is(err, manager.ErrBadCount), errors.Is(err, manager.ErrBelowFloor), errors.Is(err, manager.ErrStopping):
 		// The manager's error names the operation already.
 		return err.Error()
 	}

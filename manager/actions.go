@@ -182,7 +182,7 @@ func (m *Manager) scale(i, delta int) error {
 	if delta < 0 && n < m.opts.Signals.Floor() {
 		m.log.Info().Str("event", "scale_refused").Str("pool", p.cfg.Name).Int("workers", p.target).
 			Int("floor", m.opts.Signals.Floor()).Msg("already at the profile's minimum")
-		return fmt.Errorf("scale %s to %d: %w (%d)", p.cfg.Name, n, ErrBelowFloor, m.opts.Signals.Floor())
+		return fmt.Errorf("scale %s to %d: %w (%d): it keeps %d workers", p.cfg.Name, n, ErrBelowFloor, m.opts.Signals.Floor(), p.target)
 	}
 	return m.setTarget(p, n)
 }
