@@ -239,7 +239,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		if e["status"] != "exit 3" {
 			t.Errorf("status %v, want exit 3", e["status"])
 		}
-		delays = append(delays, e["respawn_in"].(float64))
+		delays = append(delays, e["respawn_in_ms"].(float64))
 	}
 	// The first crash of a slot is answered at once, then 100 ms doubling.
 	want := []float64{0, 100, 200, 400, 800}

@@ -283,7 +283,7 @@ func TestNotifyReadinessAndBootTimeout(t *testing.T) {
 	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "-b", "127.0.0.1:0",
 		"--env", "WORKER_BOOT_DELAY=300ms", "--", workerBin)
 	e := m.readyWorkers(1)[0]
-	if boot := e["boot"].(float64); boot < 300 {
+	if boot := e["boot_ms"].(float64); boot < 300 {
 		t.Errorf("ready after %v ms, before the worker said READY=1 (it boots in 300 ms)", boot)
 	}
 	// A worker that never says READY=1 is killed at the boot timeout.
@@ -299,7 +299,7 @@ func TestNotifyReadinessAndBootTimeout(t *testing.T) {
 
 func TestDelayReadiness(t *testing.T) {
 	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "delay=400ms", "-b", "127.0.0.1:0", "--", workerBin)
-	if boot := m.readyWorkers(1)[0]["boot"].(float64); boot < 400 {
+	if boot := m.readyWorkers(1)[0]["boot_ms"].(float64); boot < 400 {
 		t.Errorf("ready after %v ms, want at least the 400 ms delay", boot)
 	}
 }

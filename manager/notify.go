@@ -73,13 +73,13 @@ func (m *Manager) armWatchdog(w *worker) {
 			return
 		}
 		if late := m.clock.Now().Sub(due); late > period {
-			m.log.Info().Str("event", "watchdog_grace").Int("pid", w.pid).Dur("late", late).
+			m.log.Info().Str("event", "watchdog_grace").Int("pid", w.pid).Dur("late_ms", late).
 				Msg("watchdog check ran late (was the master suspended?); giving the worker another period")
 			m.armWatchdog(w)
 			return
 		}
 		m.log.Warn().Str("event", "worker_watchdog_timeout").Str("pool", w.pool.cfg.Name).Int("slot", w.slot.index).
-			Int("pid", w.pid).Dur("watchdog", period).Msg("worker stopped sending WATCHDOG=1; killing it")
+			Int("pid", w.pid).Dur("watchdog_ms", period).Msg("worker stopped sending WATCHDOG=1; killing it")
 		w.failed = true
 		w.cause = "watchdog"
 		m.kill(w)

@@ -213,7 +213,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 				return
 			}
 			m.log.Warn().Str("event", "worker_boot_timeout").Str("pool", cfg.Name).Int("slot", s.index).
-				Int("pid", w.pid).Dur("boot_timeout", cfg.BootTimeout).Msg("worker not ready in time; killing it")
+				Int("pid", w.pid).Dur("boot_timeout_ms", cfg.BootTimeout).Msg("worker not ready in time; killing it")
 			w.failed = true
 			w.cause = "boot_timeout"
 			m.kill(w)
@@ -240,7 +240,7 @@ func (m *Manager) startFailed(p *pool, s *slot, err error) {
 	s.lastExit = "start failed"
 	delay := m.nextBackoff(s, 0)
 	m.log.Error().Str("event", "worker_start_failed").Str("pool", p.cfg.Name).Int("slot", s.index).
-		Err(err).Dur("respawn_in", delay).Msg("could not start worker")
+		Err(err).Dur("respawn_in_ms", delay).Msg("could not start worker")
 	m.scheduleRespawn(p, s, delay)
 }
 
@@ -261,7 +261,7 @@ func (m *Manager) pump(r *os.File, p *pool, slot, pid int) {
 func (m *Manager) markReady(w *worker) {
 	w.state = ready
 	m.log.Info().Str("event", "worker_ready").Str("pool", w.pool.cfg.Name).Int("slot", w.slot.index).
-		Int("pid", w.pid).Int("gen", w.generation).Dur("boot", m.clock.Now().Sub(w.started)).Msg("worker ready")
+		Int("pid", w.pid).Int("gen", w.generation).Dur("boot_ms", m.clock.Now().Sub(w.started)).Msg("worker ready")
 	m.armLifetime(w)
 	m.reconcile(w.pool)
 	m.checkSocketHeld(w)
@@ -290,7 +290,7 @@ func (m *Manager) stopWorker(w *worker, quick bool) {
 			return
 		}
 		m.log.Warn().Str("event", "worker_kill").Str("pool", cfg.Name).Int("slot", w.slot.index).
-			Int("pid", w.pid).Dur("timeout", timeout).Msg("worker did not stop in time; sending KILL")
+			Int("pid", w.pid).Dur("timeout_ms", timeout).Msg("worker did not stop in time; sending KILL")
 		m.signalWorker(w, syscall.SIGKILL)
 	}))
 }
@@ -329,7 +329,7 @@ func (m *Manager) workerExited(w *worker, exit spawn.Exit) {
 		ev = m.log.Warn()
 	}
 	ev = ev.Str("event", "worker_exited").Str("pool", p.cfg.Name).Int("slot", s.index).Int("pid", w.pid).
-		Int("gen", w.generation).Str("status", status).Dur("uptime", m.clock.Now().Sub(w.started))
+		Int("gen", w.generation).Str("status", status).Dur("uptime_ms", m.clock.Now().Sub(w.started))
 	if expected || m.phase != running || s.index >= p.target || s.current(p.generation) != nil || w.generation != p.generation {
 		ev.Msg("worker exited")
 		m.reconcile(p)
@@ -338,7 +338,7 @@ func (m *Manager) workerExited(w *worker, exit spawn.Exit) {
 	s.restarts++
 	s.lastExit = status
 	delay := m.nextBackoff(s, m.clock.Now().Sub(w.started))
-	ev.Int("restarts", s.restarts).Dur("respawn_in", delay).Msg("worker exited unexpectedly")
+	ev.Int("restarts", s.restarts).Dur("respawn_in_ms", delay).Msg("worker exited unexpectedly")
 	m.scheduleRespawn(p, s, delay)
 }
 

@@ -88,7 +88,7 @@ func (m *Manager) statusDump() {
 	for _, p := range st.Pools {
 		for _, w := range p.Workers {
 			m.log.Info().Str("event", "status").Str("pool", p.Name).Int("slot", w.Slot).Int("pid", w.Pid).
-				Int("gen", w.Generation).Str("state", w.State).Dur("age", time.Duration(w.AgeSeconds*float64(time.Second))).
+				Int("gen", w.Generation).Str("state", w.State).Dur("age_ms", time.Duration(w.AgeSeconds*float64(time.Second))).
 				Int("restarts", w.Restarts).Int64("rss", w.RSS).Msg("worker")
 		}
 	}
