@@ -243,6 +243,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		return runtimeError(err)
 	}
 	defer stopWatching()
+	trimResidentBinary()
 	return mgr.Run(context.Background(), signals)
 }
 
