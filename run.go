@@ -193,6 +193,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		MasterPID:            pid,
 		ChildExited:          children,
 		Supervisor:           manager.SupervisorNotifier(os.Getenv("NOTIFY_SOCKET")),
+		SupervisorWatchdog:   manager.SupervisorWatchdog(os.Getenv, os.Getpid(), os.Getppid()),
 		Output:               output,
 		ReopenLogs:           reopener(logFile, outputFile),
 		Upgrade:              upgrade,

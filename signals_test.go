@@ -471,3 +471,30 @@ func TestSignalStormSettles(t *testing.T) {
 		}
 	}
 }
+
+func TestSystemdWatchdogIsFed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := startMaster(t, startOpts{env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=300000"}},
+		"run", "-w", "1", "-b", "127.0.0.1:0", "--", workerBin)
+	pings := 0
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(20 * time.Second); pings < 4; {
+		conn.SetReadDeadline(deadline)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("%d WATCHDOG=1 pings, then: %v", pings, err)
+		}
+		if string(buf[:n]) == "WATCHDOG=1" {
+			pings++
+		}
+	}
+	r := getReport(t, newClient("tcp", m.addr()))
+	if _, ok := r.Env["WATCHDOG_USEC"]; ok {
+		t.Errorf("pmux's own WATCHDOG_USEC reached a worker")
+	}
+}

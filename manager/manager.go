@@ -82,6 +82,9 @@ type Options struct {
 	// Supervisor receives pmux's own sd_notify states; nil when pmux has no
 	// supervisor listening.
 	Supervisor func(state string)
+	// SupervisorWatchdog is systemd's WATCHDOG_USEC for pmux itself; the
+	// master pings at half of it. Zero when no watchdog was asked for.
+	SupervisorWatchdog time.Duration
 
 	// Output receives workers' output line by line; nil passes the master's
 	// stdout and stderr straight through.
@@ -186,6 +189,7 @@ func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 		m.reconcile(p)
 	}
 	m.armRSSCheck()
+	m.pingSupervisor()
 	m.updateSupervisor()
 	ctxDone := ctx.Done()
 	var parentExited <-chan struct{}
