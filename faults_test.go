@@ -1,0 +1,723 @@
+package main
+
+// The fault suite (issue 8 §2): what pmux does when things go wrong around
+// it. A short form runs in `make test`; `make faults` sets
+// PMUX_FAULTS=long, which repeats each fault more and runs the tests of
+// known, reported pmux bugs (see knownBug). Wall-clock figures are logged,
+// never asserted. Elsewhere, already: a worker crash replaced in its slot
+// and the crash-loop backoff (run_test.go), a new binary that crashes or
+// cannot run during USR2 (TestUpgradeFailuresLeaveOldMasterServing in
+// upgrade_test.go), a signal storm of HUP/TTIN/TTOU (signals_test.go).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// faultsLong is the long form of the suite.
+var faultsLong = os.Getenv("PMUX_FAULTS") == "long"
+
+// long picks the long form's figure or the short one's.
+func long[T any](short, longer T) T {
+	if faultsLong {
+		return longer
+	}
+	return short
+}
+
+// knownBug marks a test that fails because of a reported pmux bug. It
+// runs (and fails) in the long form and with PMUX_KNOWN_BUGS=1, so
+// `make test` stays usable until the fix lands; then the call goes.
+func knownBug(t *testing.T, what string) {
+	t.Helper()
+	if !faultsLong && os.Getenv("PMUX_KNOWN_BUGS") == "" {
+		t.Skipf("known pmux bug, reported: %s (make faults, or PMUX_KNOWN_BUGS=1, runs it)", what)
+	}
+}
+
+// snapshot copies the log so far.
+func (m *master) snapshot() []map[string]any {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]map[string]any(nil), m.logs...)
+}
+
+// faultLoad is a bounded load that tells the ways a request fails apart:
+// a refused connection means no worker was there to take it, which no
+// fault should cause while a master is up.
+type faultLoad struct {
+	ok, failed, refused atomic.Int64
+	mu                  sync.Mutex
+	kinds               map[string]int
+	when                []time.Time // of the first failures
+	stop                chan struct{}
+	wg                  sync.WaitGroup
+}
+
+// startFaultLoad runs clients that each send requests one after the other,
+// on new connections, until stop or their bound.
+func startFaultLoad(network, addr string, clients int) *faultLoad {
+	return startPacedLoad(network, addr, clients, 0, 50000)
+}
+
+// startPacedLoad is startFaultLoad with each client waiting every between
+// requests, and sending at most bound.
+func startPacedLoad(network, addr string, clients int, every time.Duration, bound int) *faultLoad {
+	l := &faultLoad{kinds: map[string]int{}, stop: make(chan struct{})}
+	for range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			c := newClient(network, addr)
+			for n := 0; n < bound; n++ {
+				if every > 0 {
+					select {
+					case <-l.stop:
+						return
+					case <-time.After(every):
+					}
+				} else {
+					select {
+					case <-l.stop:
+						return
+					default:
+					}
+				}
+				resp, err := c.Get("http://pmux/")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != 200 {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err == nil {
+					l.ok.Add(1)
+					continue
+				}
+				l.failed.Add(1)
+				kind := err.Error()
+				switch {
+				case errors.Is(err, syscall.ECONNREFUSED):
+					l.refused.Add(1)
+					kind = "connection refused"
+				case errors.Is(err, syscall.ECONNRESET):
+					kind = "connection reset"
+				case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+					kind = "closed without a response"
+				}
+				l.mu.Lock()
+				l.kinds[kind]++
+				if len(l.when) < 100 {
+					l.when = append(l.when, time.Now())
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *faultLoad) end() {
+	close(l.stop)
+	l.wg.Wait()
+}
+
+func (l *faultLoad) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return fmt.Sprintf("%d ok, %d failed %v", l.ok.Load(), l.failed.Load(), l.kinds)
+}
+
+func pidsOf(events []map[string]any) []int {
+	var out []int
+	for _, e := range events {
+		out = append(out, intField(e, "pid"))
+	}
+	return out
+}
+
+// groupMembers lists the live processes of process group pgid.
+func groupMembers(pgid int) []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// runHelp returns `pmux run --help`, to see which flags this build has.
+func runHelp(t *testing.T) string {
+	t.Helper()
+	out, _ := exec.Command(pmuxBin, "run", "--help").CombinedOutput()
+	return string(out)
+}
+
+// SIGKILL the master under load: every worker goes with it (pmux gives
+// each a parent-death signal), at once, with nobody to wait for.
+func TestFaultMasterSIGKILLUnderLoad(t *testing.T) {
+	t.Parallel()
+	for i := range long(1, 5) {
+		m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
+			"run", "-w", "4", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", workerBin)
+		workers := pidsOf(m.readyWorkers(4))
+		load := startFaultLoad("tcp", m.addr(), 4)
+		time.Sleep(200 * time.Millisecond)
+		began := time.Now()
+		m.signal(syscall.SIGKILL)
+		var left []int
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			left = left[:0]
+			for _, pid := range workers {
+				if alive(pid) {
+					left = append(left, pid)
+				}
+			}
+			if len(left) == 0 {
+				break
+			}
+		}
+		took := time.Since(began)
+		load.end()
+		if len(left) > 0 {
+			t.Fatalf("run %d: workers %v still alive 10 s after the master's SIGKILL", i, left)
+		}
+		t.Logf("run %d: 4 workers gone %v after the master's SIGKILL (load: %v)", i, took.Round(100*time.Microsecond), load)
+		m.wait(5 * time.Second)
+	}
+}
+
+// A worker that is a wrapper (a shell that forks the app, npm, a script)
+// leads a process group; pmux signals the group, so the app gets the
+// signal too (SPEC §4). When the master is SIGKILLed only the wrapper gets
+// the parent-death signal, and the app must not survive it as an orphan.
+func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
+	knownBug(t, "the parent-death signal reaches the worker only, not its process group: a wrapper's children are orphaned")
+	t.Parallel()
+	m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
+		"run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--",
+		"/bin/sh", "-c", `"$0"; exit $?`, workerBin)
+	groups := pidsOf(m.readyWorkers(2))
+	// Whatever the test's outcome, nothing of these groups may outlive it.
+	t.Cleanup(func() {
+		for _, g := range groups {
+			syscall.Kill(-g, syscall.SIGKILL)
+		}
+	})
+	reportsFrom(t, newClient("tcp", m.addr()), 2) // the apps below the shells serve
+	m.signal(syscall.SIGKILL)
+	m.wait(5 * time.Second)
+	var left []int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		left = left[:0]
+		for _, g := range groups {
+			left = append(left, groupMembers(g)...)
+		}
+		if len(left) == 0 {
+			return
+		}
+	}
+	t.Errorf("processes %v of the workers' groups outlived the master's SIGKILL by 5 s (orphans)", left)
+}
+
+// SIGKILL random workers under load: only requests the killed worker had
+// accepted may fail (at most one per client, since each client has one
+// request outstanding); none is refused, the socket never goes away; each
+// slot gets its replacement.
+func TestFaultSIGKILLRandomWorkersUnderLoad(t *testing.T) {
+	t.Parallel()
+	const clients = 8
+	m := startMaster(t, startOpts{}, "run", "-w", "4", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", workerBin)
+	m.readyWorkers(4)
+	load := startFaultLoad("tcp", m.addr(), clients)
+	rng := rand.New(rand.NewPCG(8, 2))
+	kills := long(5, 40)
+	for i := 0; i < kills; i++ {
+		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
+		live := liveWorkers(m.snapshot())
+		var pids []int
+		for pid := range live {
+			pids = append(pids, pid)
+		}
+		if len(pids) == 0 {
+			t.Fatalf("no live worker to kill; log:\n%s", m.dump())
+		}
+		victim := pids[rng.IntN(len(pids))]
+		readyBefore := len(m.events("worker_ready"))
+		syscall.Kill(victim, syscall.SIGKILL)
+		m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })
+		m.waitEvents("worker_ready", readyBefore+1, 10*time.Second, nil)
+	}
+	time.Sleep(300 * time.Millisecond)
+	load.end()
+	t.Logf("%d workers killed under load: %v", kills, load)
+	if n := load.refused.Load(); n != 0 {
+		t.Errorf("%d connections refused: the socket must stay open whatever happens to workers", n)
+	}
+	if n := load.failed.Load(); n > int64(kills*clients) {
+		t.Errorf("%d requests failed for %d kills: more than the killed workers can have had in flight (%d clients)", n, kills, clients)
+	}
+	if load.ok.Load() < 100 {
+		t.Errorf("only %d requests answered: the load did not run", load.ok.Load())
+	}
+	if live := liveWorkers(m.snapshot()); len(live) != 4 {
+		t.Errorf("%d live workers after the kills, want 4", len(live))
+	}
+}
+
+// SIGSTOP a worker under load with --watchdog: it is killed (not left
+// stopped) and replaced; only the requests it had accepted fail.
+func TestFaultStoppedWorkerIsReplacedByTheWatchdog(t *testing.T) {
+	t.Parallel()
+	const clients = 8
+	m := startMaster(t, startOpts{}, "run", "-w", "2", "--ready", "notify", "--watchdog", "500ms", "-b", "127.0.0.1:0",
+		"--env", "WORKER_WATCHDOG=1", "--worker-output", "inherit", "--", workerBin)
+	ready := m.readyWorkers(2)
+	load := startFaultLoad("tcp", m.addr(), clients)
+	for i := range long(1, 4) {
+		victim := intField(ready[i%2], "pid")
+		if i > 0 {
+			// Stop the replacement of the last round, or a first-generation worker.
+			live := liveWorkers(m.snapshot())
+			for pid := range live {
+				victim = pid
+				break
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		readyBefore := len(m.events("worker_ready"))
+		began := time.Now()
+		syscall.Kill(victim, syscall.SIGSTOP)
+		m.waitEvents("worker_watchdog_timeout", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })
+		exited := m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })[0]
+		if exited["status"] != "signal KILL" {
+			t.Errorf("stopped worker exited with %v, want signal KILL", exited["status"])
+		}
+		m.waitEvents("worker_ready", readyBefore+1, 10*time.Second, nil)
+		t.Logf("stopped worker %d killed and replaced after %v", victim, time.Since(began).Round(time.Millisecond))
+	}
+	time.Sleep(300 * time.Millisecond)
+	load.end()
+	t.Logf("load: %v", load)
+	if load.refused.Load() != 0 {
+		t.Errorf("connections refused: %v", load)
+	}
+	if n := load.failed.Load(); n > int64(long(1, 4)*clients) {
+		t.Errorf("%d requests failed: more than the stopped worker can have accepted", n)
+	}
+}
+
+// A crash-looping pool next to a healthy one: the healthy one serves on
+// untouched, and the crash loop backs off instead of burning the CPU or
+// flooding the log. With `pmux run -c` (two pools, one master) when this
+// build has it; otherwise with two masters, which checks the crash loop
+// but not the isolation inside one master.
+func TestFaultCrashLoopingPoolBesideAHealthyOne(t *testing.T) {
+	t.Parallel()
+	const watch = 3 * time.Second
+	var healthy, crashy *master
+	var healthyPool string
+	if strings.Contains(runHelp(t), "--config") {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "pmux.toml")
+		toml := fmt.Sprintf(`[[pool]]
+name = "web"
+command = [%q]
+workers = 2
+bind = ["tcp://127.0.0.1:0"]
+
+[[pool]]
+name = "crashy"
+command = [%q]
+workers = 2
+env = { WORKER_CRASH = "1" }
+`, workerBin, workerBin)
+		if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		healthy = startMaster(t, startOpts{}, "run", "-c", path, "--worker-output", "inherit")
+		crashy, healthyPool = healthy, "web"
+	} else {
+		t.Log("this pmux has no `run -c`: two masters, one crash-looping")
+		healthy = startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", workerBin)
+		crashy = startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit",
+			"--env", "WORKER_CRASH=1", "--", workerBin)
+		healthyPool = "web"
+	}
+	isHealthy := func(e map[string]any) bool { return healthy != crashy || e["pool"] == healthyPool }
+	before := pidsOf(healthy.waitEvents("worker_ready", 2, 20*time.Second, isHealthy))
+	load := startFaultLoad("tcp", healthy.addr(), 4)
+	cpu0 := cpuTicks(t, crashy.pid())
+	lines0 := len(crashy.snapshot())
+	time.Sleep(watch)
+	cpu := time.Duration(cpuTicks(t, crashy.pid())-cpu0) * 10 * time.Millisecond
+	lines := len(crashy.snapshot()) - lines0
+	load.end()
+
+	if load.failed.Load() != 0 || load.ok.Load() < 50 {
+		t.Errorf("healthy pool under load: %v, want every request answered", load)
+	}
+	for _, pid := range before {
+		if !alive(pid) {
+			t.Errorf("healthy worker %d was touched", pid)
+		}
+	}
+	crashes := 0
+	for _, e := range crashy.events("worker_exited") {
+		if !isHealthy(e) {
+			crashes++
+		}
+	}
+	// Backoff 0, 100, 200, 400, 800, 1600 ms: about 6 exits per slot in 3 s.
+	if crashes < 2 || crashes > 2*8 {
+		t.Errorf("%d crashes in %v for 2 slots, want the backoff's 2 to 16", crashes, watch)
+	}
+	if cpu > watch/10 {
+		t.Errorf("the crash-looping master used %v of CPU in %v", cpu, watch)
+	}
+	if lines > 10*crashes+20 {
+		t.Errorf("%d log lines for %d crashes: the crash loop floods the log", lines, crashes)
+	}
+	t.Logf("%d crashes in %v, master CPU %v, %d log lines", crashes, watch, cpu, lines)
+}
+
+// cpuTicks is the user+system time of pid in clock ticks (1/100 s).
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// A config file replaced by garbage, then HUP: the old workers keep
+// serving, the error is logged, no generation starts. Needs `run -c`.
+func TestFaultGarbageConfigThenHUP(t *testing.T) {
+	if !strings.Contains(runHelp(t), "--config") {
+		t.Skip("this pmux has no `run -c` yet")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pmux.toml")
+	good := fmt.Sprintf("[[pool]]\nname = \"web\"\ncommand = [%q]\nworkers = 2\nbind = [\"tcp://127.0.0.1:0\"]\n", workerBin)
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := startMaster(t, startOpts{}, "run", "-c", path, "--worker-output", "inherit")
+	workers := pidsOf(m.readyWorkers(2))
+	load := startFaultLoad("tcp", m.addr(), 4)
+	for _, garbage := range []string{"[[pool\nname = ", "\x00\xff\xfe garbage", "[[pool]]\nname = \"web\"\nworkers = -3\n"} {
+		if err := os.WriteFile(path, []byte(garbage), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		errorsBefore := countLevel(m.snapshot(), "error")
+		m.signal(syscall.SIGHUP)
+		m.waitFor("the bad config to be reported", 10*time.Second, func(logs []map[string]any) bool {
+			return countLevel(logs, "error") > errorsBefore
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	load.end()
+	if n := len(m.events("generation_started")); n != 0 {
+		t.Errorf("%d generations started from a broken config", n)
+	}
+	for _, pid := range workers {
+		if !alive(pid) {
+			t.Errorf("worker %d stopped after a broken config", pid)
+		}
+	}
+	if load.failed.Load() != 0 {
+		t.Errorf("load: %v, want every request answered", load)
+	}
+	// A good config again reloads.
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.signal(syscall.SIGHUP)
+	m.waitEvents("generation_started", 1, 10*time.Second, nil)
+}
+
+func countLevel(logs []map[string]any, level string) int {
+	n := 0
+	for _, e := range logs {
+		if e["level"] == level {
+			n++
+		}
+	}
+	return n
+}
+
+// startUnix starts pmux on a unix socket, so that a master whose log goes
+// nowhere can be reached without its "listening" event.
+func startUnix(t *testing.T, args ...string) (*master, string) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "web.sock")
+	m := startMaster(t, startOpts{}, append([]string{"run", "-w", "2", "-b", "unix:" + sock}, args...)...)
+	return m, sock
+}
+
+// waitServing asks until n distinct workers of generation gen answered.
+func waitServing(t *testing.T, network, addr string, n int, gen string) {
+	t.Helper()
+	c := newClient(network, addr)
+	seen := map[int]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(seen) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d workers of generation %s answered", len(seen), gen)
+		}
+		resp, err := c.Get("http://pmux/")
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		var r report
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err == nil && r.Env["PMUX_GENERATION"] == gen {
+			seen[r.Pid] = true
+		}
+	}
+}
+
+// pmux's own log on a full disk: it keeps serving and reloading, and says
+// that its log cannot be written (on stderr, the one place left).
+func TestFaultLogFileOnFullDisk(t *testing.T) {
+	t.Parallel()
+	m, sock := startUnix(t, "--log-file", "/dev/full", "--worker-output", "inherit", "--", workerBin)
+	waitServing(t, "unix", sock, 2, "1")
+	m.signal(syscall.SIGHUP)
+	waitServing(t, "unix", sock, 2, "2")
+	m.signal(syscall.SIGUSR1) // reopen: /dev/full again
+	m.waitFor("pmux to say its log cannot be written", 10*time.Second, func(logs []map[string]any) bool {
+		for _, e := range logs {
+			if msg, _ := e["message"].(string); strings.Contains(msg, "no space left on device") {
+				return true
+			}
+		}
+		return false
+	})
+	m.signal(syscall.SIGQUIT)
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit %d after QUIT, want 0", code)
+	}
+}
+
+// Worker output to a full disk: pmux keeps serving, and says that output
+// is being lost (the sink counts what it drops: Sink.Dropped).
+func TestFaultWorkerOutputOnFullDisk(t *testing.T) {
+	t.Parallel()
+	m, sock := startUnix(t, "--worker-output", "/dev/full", "--env", "WORKER_OUTPUT_LINES=2000", "--", workerBin)
+	waitServing(t, "unix", sock, 2, "1")
+	m.signal(syscall.SIGHUP)
+	waitServing(t, "unix", sock, 2, "2")
+	knownBug(t, "worker output that cannot be written is dropped silently: Sink.Dropped is never read")
+	m.waitFor("pmux to say worker output is lost", 10*time.Second, func(logs []map[string]any) bool {
+		for _, e := range logs {
+			level, _ := e["level"].(string)
+			text := fmt.Sprint(e["event"], " ", e["message"], " ", e["error"])
+			if (level == "warn" || level == "error") && (strings.Contains(text, "output") || strings.Contains(text, "no space left")) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// EMFILE on the master: with its open-files limit lowered at runtime to
+// what it holds, the workers TTIN asks for cannot start. pmux says why in
+// one line, keeps serving with the workers it has, does not spin, and once
+// the limit is back starts what was missing.
+func TestFaultEMFILEOnTheMaster(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", workerBin)
+	m.readyWorkers(2)
+	addr := m.addr()
+	pid := m.pid()
+	// The lowest free descriptor is the next one the master would get: a
+	// soft limit there makes every new descriptor fail with EMFILE.
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := map[int]bool{}
+	for _, f := range fds {
+		n, _ := strconv.Atoi(f.Name())
+		used[n] = true
+	}
+	lowest := 0
+	for used[lowest] {
+		lowest++
+	}
+	var old unix.Rlimit
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(lowest), Max: old.Max}, nil); err != nil {
+		t.Skipf("cannot lower the master's open-files limit: %v", err)
+	}
+	// One at a time: two pending TTINs are one signal to the kernel.
+	for i := 1; i <= 2; i++ {
+		m.signal(syscall.SIGTTIN)
+		m.waitEvents("pool_scaled", i, 10*time.Second, nil)
+	}
+	failed := m.waitEvents("worker_start_failed", 1, 10*time.Second, nil)[0]
+	if msg := fmt.Sprint(failed["error"]); !strings.Contains(msg, "too many open files") {
+		t.Errorf("start failure says %q, want the cause (too many open files)", msg)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	reportsFrom(t, newClient("tcp", addr), 2) // still serving with what it has
+	if n := len(m.events("worker_start_failed")); n > 20 {
+		t.Errorf("%d start failures in 1.5 s: the master spins instead of backing off", n)
+	}
+	if !alive(pid) {
+		t.Fatalf("the master died of EMFILE; log:\n%s", m.dump())
+	}
+	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &old, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.waitFor("the missing workers once the limit is back", 40*time.Second, func(logs []map[string]any) bool {
+		return len(liveWorkers(logs)) == 4
+	})
+	m.readyWorkers(4)
+	reportsFrom(t, newClient("tcp", addr), 4)
+	t.Logf("%d start failures while at the limit", len(m.events("worker_start_failed")))
+}
+
+// 10,000 signals in random order (HUP, TTIN, TTOU, USR1, PWR): whatever
+// the kernel coalesces, the master ends consistent: the target count, one
+// generation, no zombie, no descriptor gained or lost.
+func TestFaultTenThousandSignals(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	m := startMaster(t, startOpts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", filepath.Join(dir, "workers.log"), "--", workerBin)
+	m.readyWorkers(3)
+	pid := m.pid()
+	fdsBefore := fdCount(t, pid)
+	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGPWR}
+	rng := rand.New(rand.NewPCG(10, 000))
+	began := time.Now()
+	for i := 0; i < 10000; i++ {
+		if err := syscall.Kill(pid, sigs[rng.IntN(len(sigs))]); err != nil {
+			t.Fatalf("signal %d: %v", i, err)
+		}
+		// Pauses let the master act on a share of them, not only coalesce.
+		if i%long(200, 20) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	sent := time.Since(began)
+	// Let the master drain what it queued (os/signal drops what does not
+	// fit its channel), then one last HUP restores the configured count
+	// whatever the storm did.
+	for quiet := 0; quiet < 5; {
+		before := len(m.events("signal_received"))
+		time.Sleep(100 * time.Millisecond)
+		if len(m.events("signal_received")) == before {
+			quiet++
+		} else {
+			quiet = 0
+		}
+	}
+	gens := len(m.events("generation_started"))
+	m.signal(syscall.SIGHUP)
+	m.waitEvents("generation_started", gens+1, 10*time.Second, nil)
+	m.waitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
+		live := liveWorkers(logs)
+		gen := 0
+		for _, e := range logs {
+			if e["event"] == "generation_started" {
+				gen = intField(e, "gen")
+			}
+		}
+		if len(live) != targetFromLog(logs, 3) || anyStopping(logs, live) {
+			return false
+		}
+		for _, e := range live {
+			if intField(e, "gen") != gen {
+				return false
+			}
+		}
+		return true
+	})
+	if n := targetFromLog(m.snapshot(), 3); n != 3 {
+		t.Errorf("target %d after the last HUP, want the configured 3", n)
+	}
+	handled := len(m.events("signal_received"))
+	t.Logf("10000 signals sent in %v; the master handled %d (the kernel coalesces pending signals, os/signal drops what its channel cannot hold)", sent.Round(time.Millisecond), handled)
+	if z := zombies(t, pid); len(z) != 0 {
+		t.Errorf("zombies left: %v", z)
+		for _, e := range m.snapshot() {
+			for _, zp := range z {
+				if intField(e, "pid") == zp {
+					t.Logf("zombie %d in the log: %v", zp, e)
+				}
+			}
+		}
+	}
+	// Output pumps close their pipes as the last workers' output drains.
+	var fds int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if fds = fdCount(t, pid); fds == fdsBefore {
+			break
+		}
+	}
+	if fds != fdsBefore {
+		t.Errorf("master holds %d descriptors after the storm, %d before", fds, fdsBefore)
+	}
+	reportsFrom(t, newClient("tcp", m.addr()), 3)
+	m.signal(syscall.SIGQUIT)
+	if code := m.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit %d after QUIT, want 0", code)
+	}
+}
+
+// A socket-activation environment with an absurd LISTEN_FDS for pmux's own
+// pid is bad input: one line naming the variable and exit 1, never a
+// crash of the runtime.
+func TestFaultHugeListenFDsIsAnError(t *testing.T) {
+	knownBug(t, "sockets/systemd.go makes a slice of LISTEN_FDS names before any check: LISTEN_FDS=2147483645 is a 32 GiB allocation, a fatal out-of-memory")
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=2147483645 exec "$0" run -b systemd -- "$1"`, pmuxBin, workerBin)
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+t.TempDir())
+	out, _ := cmd.CombinedOutput()
+	code := cmd.ProcessState.ExitCode()
+	if code != 1 || strings.Contains(string(out), "fatal error") || !strings.Contains(string(out), "LISTEN_FDS") {
+		t.Errorf("exit %d, output:\n%.600s\nwant exit 1 and one line about LISTEN_FDS", code, out)
+	}
+}
