@@ -88,14 +88,7 @@ func simpleCommand(name, usage, cmd, done string) *cli.Command {
 		OnUsageError: onUsageError,
 		Flags:        targetFlags(requestTimeout),
 		Action: func(c *cli.Context) error {
-			o, err := parseClientArgs(c)
-			if err != nil {
-				return err
-			}
-			if err := o.noArgs(); err != nil {
-				return err
-			}
-			pid, err := o.findMaster()
+			o, pid, err := namedMaster(c)
 			if err != nil {
 				return err
 			}
@@ -186,6 +179,20 @@ func parseClientArgs(c *cli.Context) (clientOpts, error) {
 		return o, usageError(fmt.Errorf("%s: --timeout %v: want a positive duration", o.cmd, o.timeout))
 	}
 	return o, nil
+}
+
+// namedMaster reads a client command's flags, refuses stray arguments and
+// finds the master they name.
+func namedMaster(c *cli.Context) (clientOpts, int, error) {
+	o, err := parseClientArgs(c)
+	if err != nil {
+		return o, 0, err
+	}
+	if err := o.noArgs(); err != nil {
+		return o, 0, err
+	}
+	pid, err := o.findMaster()
+	return o, pid, err
 }
 
 func (o clientOpts) noArgs() error {
@@ -290,14 +297,7 @@ func explainDial(pid int, err error) error {
 }
 
 func statusAction(c *cli.Context) error {
-	o, err := parseClientArgs(c)
-	if err != nil {
-		return err
-	}
-	if err := o.noArgs(); err != nil {
-		return err
-	}
-	pid, err := o.findMaster()
+	o, pid, err := namedMaster(c)
 	if err != nil {
 		return err
 	}
@@ -422,14 +422,7 @@ func poolTarget(st *manager.Status, pool string) int {
 }
 
 func stopAction(c *cli.Context) error {
-	o, err := parseClientArgs(c)
-	if err != nil {
-		return err
-	}
-	if err := o.noArgs(); err != nil {
-		return err
-	}
-	pid, err := o.findMaster()
+	o, pid, err := namedMaster(c)
 	if err != nil {
 		return err
 	}

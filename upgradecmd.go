@@ -38,14 +38,7 @@ type upgrader struct {
 }
 
 func upgradeAction(c *cli.Context) error {
-	o, err := parseClientArgs(c)
-	if err != nil {
-		return err
-	}
-	if err := o.noArgs(); err != nil {
-		return err
-	}
-	pid, err := o.findMaster()
+	o, pid, err := namedMaster(c)
 	if err != nil {
 		return err
 	}
