@@ -9,22 +9,23 @@ package main
 
 const whyRSS = "Only the *anonymous* part is the master's own memory (heap, stacks, runtime); " +
 	"the rest is the pmux binary's own pages, file-backed, which the kernel maps in chunks around every page the Go runtime " +
-	"touches while it starts (fault-around, large page-cache folios), so that the resident share depends on the size of the " +
-	"binary and on how the kernel holds it: the same binary measured 4.7 MB and 12 MB in two runs an hour apart. " +
-	"The binary grew from 8.7 MB at 03c7dc4, whose master measured 6.3 MB here (1.4 MB anonymous), to 13 MB with the " +
-	"control socket and the Prometheus metrics (71169b0): net/http, crypto/tls, protobuf and client_golang are linked " +
-	"and initialised even without `--metrics`. File-backed pages are shared with every process running the same binary " +
-	"and are the first the kernel drops, but VmRSS counts them. A smaller binary keeps the master under the bar whatever " +
-	"the page cache does: the metrics served by a hand-written text exposition on a raw listener, without net/http and " +
-	"client_golang, or left out of default builds by a build tag (urfave/cli's `urfave_cli_no_docs` tag saves another " +
-	"0.3 MB of binary)."
+	"touches (fault-around, large page-cache folios), so that the resident share depends on the size of the binary and on " +
+	"how the kernel holds it in its page cache. The binary grew from 8.7 MB at 03c7dc4, whose master measured 6.3 MB here " +
+	"(1.4 MB anonymous), to 13 MB with the control socket and the Prometheus metrics (71169b0): net/http, crypto/tls, " +
+	"protobuf and client_golang are linked and initialised even without `--metrics`; before trim_linux.go unmapped the " +
+	"start-up pages, that binary's master measured from 4.7 to 12 MB here from one run to the next. File-backed pages are " +
+	"shared with every process mapping the same binary and are the first the kernel drops, but VmRSS counts them. A " +
+	"smaller binary keeps the master under the bar whatever the page cache does: the metrics served by a hand-written " +
+	"text exposition on a raw listener, without net/http and client_golang, or left out of default builds by a build " +
+	"tag (urfave/cli's `urfave_cli_no_docs` tag saves another 0.3 MB of binary)."
 
-const whyWakeups = "The master arms no timer and polls nothing when idle, but its Go runtime does: sysmon looks in " +
-	"about once a minute while every P is idle, the runtime forces a garbage collection every two minutes " +
-	"(runtime.forcegcperiod), and the scavenger returns memory now and then, each waking a few threads: over the whole " +
-	"session that is the rate shown, while a 30 s window catches it or not by chance. None of these has a knob " +
-	"(GOGC=off with a GOMEMLIMIT, tried, woke the master as often); what is left is a few wakeups a minute, against " +
-	"gunicorn's arbiter waking every second and unicorn's master every 13 s or so."
+const whyWakeups = "The master arms no timer and polls nothing when idle; what wakes it is the Go runtime's sysmon " +
+	"thread. strace of an idle master shows nothing else: sysmon's sleep is capped at a minute even when every P is " +
+	"idle (forcegcperiod/2), and each time it wakes it reads the cgroup CPU quota (the GOMAXPROCS update of Go 1.25) " +
+	"and sleeps 10 ms more before it parks again: two context switches a minute, 0.033/s, whatever pmux does. " +
+	"Switching the collector to a memory limit (gc.go) removes the GC forced every two minutes, but not this; " +
+	"GODEBUG=updatemaxprocs=0 removes the read, not the wakeup. No Go program meets 0.02/s on this runtime; " +
+	"gunicorn's arbiter wakes every second, unicorn's master every 13 s or so."
 
 const whyFailed = "No request was refused: the socket never closed. A request that fails here was accepted by a worker " +
 	"in the instant it began its graceful stop, then closed unanswered: the Go example's drain (examples/go/main.go) " +
@@ -51,7 +52,10 @@ const whyThroughput = "The master used no CPU and did not wake while wrk ran (th
 
 const whySpawn = "Every worker goes through pmux's exec shim: pmux fork-execs itself, the shim sets LISTEN_PID and a " +
 	"default signal state and execs the command, so a worker costs a second exec and the start of a Go runtime in a " +
-	"13 MB binary on top of the bare fork+exec."
+	"13 MB binary on top of the bare fork+exec, and three processes that must each get a CPU where a bare fork+exec " +
+	"needs one. That makes the figure move with the machine's load far more than the bare one: 1.8 to 2.6 ms per worker " +
+	"in the quieter runs made while writing this benchmark, up to 5 ms with other jobs holding the load average near 7 " +
+	"on these 2 CPUs (see the load averages at the top, and the bare fork+exec column, which doubles as well)."
 
 const notMeasured = `## Not measured, and why
 

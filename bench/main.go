@@ -281,7 +281,7 @@ func run() error {
 
 	if want("spawn") {
 		for _, n := range []int{16, 64, 256} {
-			for run := 0; run < c.runs; run++ {
+			for run := 0; run < max(c.runs, 5); run++ {
 				progress("spawn and stop %d workers, run %d", n, run+1)
 				r, err := measureSpawn(e, n)
 				if err != nil {

@@ -61,9 +61,11 @@ func measureIdle(c cfg, servers []*server, res *results) {
 			total += r
 		}
 		m.add("rss", float64(rss)/1024)
-		if v, err := statusField(fmt.Sprintf("/proc/%d/status", s.master), "RssAnon"); err == nil {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-			m.add("rssAnon", float64(kb)/1024)
+		for key, name := range map[string]string{"RssAnon": "rssAnon", "RssFile": "rssFile"} {
+			if v, err := statusField(fmt.Sprintf("/proc/%d/status", s.master), key); err == nil {
+				kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+				m.add(name, float64(kb)/1024)
+			}
 		}
 		m.add("totalPSS", float64(total)/1024)
 		m.add("threads", float64(len(mustReadDir(fmt.Sprintf("/proc/%d/task", s.master)))))

@@ -138,7 +138,7 @@ func report(c cfg, in info, flavors []flavor, res *results) string {
 	p("`gunicorn`: `gunicorn -w 4` (sync workers) serving bench/apps/app.py; `unicorn`: `worker_processes 4` serving bench/apps/config.ru, neither preloading the app (their defaults, and what a HUP that reloads code needs). ")
 	p("`pmux + gunicorn(1)` and `pmux + unicorn(1)` are the *same* two apps behind pmux: each of pmux's 4 workers is a gunicorn (unicorn) with one worker, preloading the app so that READY=1 means \"app loaded\" (bench/apps/*-pmux.conf.*). Every app answers `GET /` with `pid=N`, so the client knows who answered.\n")
 	p("- **Load.** An open-loop Go client (bench/load.go) offers %d requests/s, each on a new loopback connection (`Connection: close`), whether or not earlier ones were answered; a request's latency counts from the moment it was due, so a stalled server cannot hide behind a slowed client. Every load is bounded in count and time. Throughput is measured separately with wrk (closed loop).\n", c.rate)
-	p("- **Runs.** Each scenario runs %d times per server (the headline %d; throughput %d A B B A quadruples for pmux against the Go app alone, %d for the rest), runs interleaved across servers; a cell is `median (min–max)` over the runs, failures are summed over all runs. Ratios are of medians measured in the same session. Nothing here is asserted by a test: wall-clock figures are reported, never enforced.\n\n", c.runs, max(c.runs, 5), max(c.runs, 8), max(c.runs, 3))
+	p("- **Runs.** Each scenario runs %d times per server (the headline and the spawn table %d; throughput %d A B B A quadruples for pmux against the Go app alone, %d for the rest), runs interleaved across servers; a cell is `median (min–max)` over the runs, failures are summed over all runs. Ratios are of medians measured in the same session. Nothing here is asserted by a test: wall-clock figures are reported, never enforced.\n\n", c.runs, max(c.runs, 5), max(c.runs, 8), max(c.runs, 3))
 
 	// The targets.
 	targets := buildTargets(res)
@@ -219,6 +219,7 @@ func report(c cfg, in info, flavors []flavor, res *results) string {
 	table(&b, res, "idle", all, []col{
 		{"rss", "master RSS MB", cellOf(func(v float64) string { return fmt.Sprintf("%.1f", v) })},
 		{"rssAnon", "of which anonymous MB", cellOf(func(v float64) string { return fmt.Sprintf("%.1f", v) })},
+		{"rssFile", "of which file-backed MB", cellOf(func(v float64) string { return fmt.Sprintf("%.1f", v) })},
 		{"totalPSS", "total PSS MB (master + workers)", cellOf(func(v float64) string { return fmt.Sprintf("%.1f", v) })},
 		{"wakeups", "master wakeups/s", cellOf(func(v float64) string { return fmt.Sprintf("%.3f", v) })},
 		{"cpu", "master CPU ms/s", cellOf(func(v float64) string { return fmt.Sprintf("%.3f", v) })},
@@ -226,9 +227,9 @@ func report(c cfg, in info, flavors []flavor, res *results) string {
 		{"longWakeups", "master wakeups/s, whole session", cellOf(func(v float64) string { return fmt.Sprintf("%.3f", v) })},
 		{"longCPU", "master CPU ms/s, whole session", cellOf(func(v float64) string { return fmt.Sprintf("%.3f", v) })},
 	})
-	p("A Go master's VmRSS is mostly its binary's own pages, file-backed and shared, which the kernel maps in chunks (fault-around, large page-cache folios) depending on how it holds the binary in its page cache: while this benchmark was written, the same 13 MB pmux binary showed 4.7 MB and 12 MB of VmRSS in two runs an hour apart, its anonymous memory 2 to 2.5 MB both times. The anonymous column is the figure that is pmux's own.\n\n")
+	p("VmRSS is anonymous memory (the heap, stacks, the runtime's own) plus file-backed pages: for a Go master, its binary's text and data, which the kernel maps in chunks around every page touched (fault-around, large page-cache folios), so that the file-backed share depends on the size of the binary and on how the page cache holds it, and can differ between runs of the same binary; file-backed pages are shared with every process mapping the same file and are the first the kernel drops. The anonymous column is the figure that is the master's own.\n\n")
 	if r := res.find("idle", pmuxGo.name); r != nil && len(r.get("longSeconds")) > 0 {
-		p("*Whole session*: the same masters, still untouched, over the %.0f s the rest of the benchmark took (other servers were loaded meanwhile, not these). It includes what a 30 s window may miss: the Go runtime's sysmon looks in once a minute when idle, and forces a GC every two minutes.\n\n", r.get("longSeconds").median())
+		p("*Whole session*: the same masters, still untouched, over the %.0f s the rest of the benchmark took (other servers were loaded meanwhile, not these). It includes what a 30 s window may miss: the Go runtime's sysmon thread looks in once a minute even when the process is idle.\n\n", r.get("longSeconds").median())
 	}
 	ratios(&b, res, "idle", []string{"rss", "totalPSS", "wakeups"}, []string{"master RSS", "total PSS", "wakeups"})
 
