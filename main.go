@@ -39,7 +39,11 @@ func runtimeError(err error) error { return &exitError{exitRuntime, err} }
 func main() {
 	// A worker being started goes through pmux itself first (see package
 	// spawn); nothing else may run before that.
-	spawn.RunShimIfMarked()
+	if spawn.IsShim() {
+		err := spawn.RunShim()
+		fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
+		os.Exit(spawn.ShimExitCode)
+	}
 	if isMasterCommand(os.Args) {
 		reexecWithoutAsyncPreemption()
 	}

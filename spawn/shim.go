@@ -17,18 +17,25 @@ const (
 	shimUmaskVar = "__PMUX_SHIM_UMASK"
 )
 
-// RunShimIfMarked turns this process into the exec shim when the master
-// started it as one, and never returns in that case. It must be the first
-// thing main does.
-func RunShimIfMarked() {
-	path, ok := os.LookupEnv(shimPathVar)
-	if !ok {
-		return
+// ShimExitCode is what the shim exits with when it cannot exec the
+// command: what a shell reports for a command it cannot run.
+const ShimExitCode = 127
+
+// IsShim reports whether the master started this process as the exec
+// shim. main checks it first thing and then calls RunShim.
+func IsShim() bool {
+	_, ok := os.LookupEnv(shimPathVar)
+	return ok
+}
+
+// RunShim sets LISTEN_PID, the umask and a default signal state, then execs
+// the command; it returns only with the reason the exec failed.
+func RunShim() error {
+	path := os.Getenv(shimPathVar)
+	if err := runShim(path); err != nil {
+		return fmt.Errorf("exec %s: %w", path, err)
 	}
-	err := runShim(path)
-	// Exit code 127 is what a shell reports for a command it cannot run.
-	fmt.Fprintf(os.Stderr, "pmux: exec %s: %v\n", path, err)
-	os.Exit(127)
+	return nil
 }
 
 func runShim(path string) error {
