@@ -274,8 +274,11 @@ func TestFaultSIGKILLRandomWorkersUnderLoad(t *testing.T) {
 		victim := pids[rng.IntN(len(pids))]
 		readyBefore := len(m.events("worker_ready"))
 		syscall.Kill(victim, syscall.SIGKILL)
-		m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })
-		m.waitEvents("worker_ready", readyBefore+1, 10*time.Second, nil)
+		exited := m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })[0]
+		// A slot killed again within 10 s of its last start backs off (100 ms
+		// doubling): the long form gets there.
+		backoff := time.Duration(intField(exited, "respawn_in_ms")+intField(exited, "respawn_in")) * time.Millisecond
+		m.waitEvents("worker_ready", readyBefore+1, backoff+10*time.Second, nil)
 	}
 	time.Sleep(300 * time.Millisecond)
 	load.end()

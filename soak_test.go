@@ -200,7 +200,12 @@ func TestSoak(t *testing.T) {
 	if withMetrics {
 		args = append(args, "--metrics", "127.0.0.1:0")
 	}
-	m := startMasterAt(t, bin, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}}, append(args, "--", workerBin)...)
+	// PMUX_SOAK_WORKER runs another worker, e.g. a fixed build of testdata/worker.
+	worker := workerBin
+	if w := os.Getenv("PMUX_SOAK_WORKER"); w != "" {
+		worker = w
+	}
+	m := startMasterAt(t, bin, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}}, append(args, "--", worker)...)
 	tr := newTracker(m, workers)
 	cur := m.pid()
 	// Runs before the harness's cleanup: stops whichever masters the
