@@ -103,8 +103,16 @@ func main() {
 			conns.Done()
 		}
 	}}
+	var serving sync.WaitGroup
 	for _, ln := range listeners {
-		go srv.Serve(ln)
+		if d, err := time.ParseDuration(os.Getenv("WORKER_ACCEPT_DELAY")); err == nil {
+			ln = slowAccept{ln, rep.Pid, d}
+		}
+		serving.Add(1)
+		go func() {
+			defer serving.Done()
+			srv.Serve(ln)
+		}()
 	}
 
 	notify("READY=1")
@@ -124,12 +132,36 @@ func main() {
 	}
 	// Not srv.Shutdown: it drops a request read after shutdown began,
 	// though its connection was accepted before. Stop accepting, then let
-	// every accepted connection finish its request.
+	// every accepted connection finish its request. Serve counts a
+	// connection (StateNew) only after Accept returned it, so conns is
+	// waited on once every Serve has returned: until then a connection
+	// taken off the shared queue may not be counted yet, and exiting would
+	// reset it.
 	for _, ln := range listeners {
 		ln.Close()
 	}
+	serving.Wait()
 	srv.SetKeepAlivesEnabled(false)
 	conns.Wait()
+}
+
+// slowAccept stretches the moment between accept(2) returning a connection
+// and Serve counting it (WORKER_ACCEPT_DELAY), which a busy machine's
+// scheduler otherwise opens only now and then, so a test can stop the
+// worker inside it.
+type slowAccept struct {
+	net.Listener
+	pid   int
+	delay time.Duration
+}
+
+func (l slowAccept) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		fmt.Printf("accepted a connection in %d\n", l.pid) // tests wait for this
+		time.Sleep(l.delay)
+	}
+	return c, err
 }
 
 // ballast is memory held for --max-rss tests.
