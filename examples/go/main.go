@@ -54,24 +54,10 @@ func main() {
 		log.Fatalf("boot: %v", err)
 	}
 
-	// Accepted connections are counted so a graceful stop can wait for
-	// them (see drain).
-	var conns sync.WaitGroup
-	srv := &http.Server{
-		Handler:           http.HandlerFunc(hello),
-		ReadHeaderTimeout: 10 * time.Second,
-		ConnState: func(_ net.Conn, st http.ConnState) {
-			switch st {
-			case http.StateNew:
-				conns.Add(1)
-			case http.StateClosed, http.StateHijacked:
-				conns.Done()
-			}
-		},
-	}
+	srv := newServer(http.HandlerFunc(hello))
 	serveErr := make(chan error, len(listeners))
+	srv.serve(listeners, serveErr)
 	for _, l := range listeners {
-		go func() { serveErr <- srv.Serve(l) }()
 		log.Printf("serving on %s", l.Addr())
 	}
 	notify("READY=1\nSTATUS=serving")
@@ -92,7 +78,7 @@ func main() {
 		// No deadline of our own: pmux owns the graceful timeout and sends
 		// KILL when it runs out. A second INT turns this into a quick stop.
 		drained := make(chan struct{})
-		go func() { drain(srv, listeners, &conns); close(drained) }()
+		go func() { srv.drain(listeners); close(drained) }()
 		for {
 			select {
 			case <-drained:
@@ -108,18 +94,59 @@ func main() {
 	}
 }
 
-// drain stops accepting and waits until every accepted connection has
-// had its request answered. Not srv.Shutdown: it closes a connection whose
-// request it reads after shutdown began, though the connection was
-// accepted before, and that request fails. Behind a shared socket, where
-// the next worker takes over the queue, every accepted request must be
-// answered.
-func drain(srv *http.Server, listeners []net.Listener, conns *sync.WaitGroup) {
+// server is the app's http.Server with the counts a graceful stop waits on.
+type server struct {
+	http.Server
+	serving sync.WaitGroup // one per listener, until its Serve returns
+	conns   sync.WaitGroup // one per accepted connection, until it is closed
+}
+
+func newServer(h http.Handler) *server {
+	s := &server{}
+	s.Handler = h
+	s.ReadHeaderTimeout = 10 * time.Second
+	s.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			s.conns.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			s.conns.Done()
+		}
+	}
+	return s
+}
+
+// serve runs Serve on every listener; a Serve that fails sends its error
+// to errs, which must have room for one per listener.
+func (s *server) serve(listeners []net.Listener, errs chan<- error) {
+	for _, l := range listeners {
+		s.serving.Add(1)
+		go func() {
+			defer s.serving.Done()
+			errs <- s.Serve(l)
+		}()
+	}
+}
+
+// drain stops accepting and waits until every accepted connection has had
+// its request answered.
+//
+// Serve counts a connection (StateNew) only after accept(2) returned it,
+// and counts it before it accepts again or returns. So the count is waited
+// on once every Serve has returned: until then a connection already taken
+// off the shared queue may be uncounted, and exiting would reset it.
+//
+// Not srv.Shutdown: it closes a connection whose request it reads after
+// shutdown began, though the connection was accepted before, and that
+// request fails. Behind a shared socket, where the next worker takes over
+// the queue, every accepted request must be answered.
+func (s *server) drain(listeners []net.Listener) {
 	for _, l := range listeners {
 		_ = l.Close()
 	}
-	srv.SetKeepAlivesEnabled(false) // closes idle connections, and each busy one after its response
-	conns.Wait()
+	s.serving.Wait()
+	s.SetKeepAlivesEnabled(false) // closes idle connections, and each busy one after its response
+	s.conns.Wait()
 }
 
 func hello(w http.ResponseWriter, r *http.Request) {
