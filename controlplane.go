@@ -46,6 +46,15 @@ func (cp *controlPlane) Observer() manager.Observer {
 	return cp.metrics
 }
 
+// OutputDropped counts dropped worker output in the metrics; nil when no
+// metrics are served.
+func (cp *controlPlane) OutputDropped() func(pool string, n int) {
+	if cp.metrics == nil {
+		return nil
+	}
+	return cp.metrics.OutputDropped
+}
+
 // Start serves requests against mgr until Stop. On failure nothing is left
 // listening.
 func (cp *controlPlane) Start(mgr *manager.Manager) error {

@@ -427,11 +427,8 @@ func cpuTicks(t *testing.T, pid int) int64 {
 }
 
 // A config file replaced by garbage, then HUP: the old workers keep
-// serving, the error is logged, no generation starts. Needs `run -c`.
+// serving, the error is logged, no generation starts.
 func TestFaultGarbageConfigThenHUP(t *testing.T) {
-	if !strings.Contains(runHelp(t), "--config") {
-		t.Skip("this pmux has no `run -c` yet")
-	}
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pmux.toml")
@@ -539,25 +536,84 @@ func TestFaultLogFileOnFullDisk(t *testing.T) {
 	}
 }
 
-// Worker output to a full disk: pmux keeps serving, and says that output
-// is being lost (the sink counts what it drops: Sink.Dropped).
+// Worker output to a full disk: pmux keeps serving, says that output is
+// lost (once, then at most once per 10 s), and counts every byte it drops
+// in pmux_worker_output_dropped_bytes_total.
 func TestFaultWorkerOutputOnFullDisk(t *testing.T) {
 	t.Parallel()
-	m, sock := startUnix(t, "--worker-output", "/dev/full", "--env", "WORKER_OUTPUT_LINES=2000", "--", workerBin)
+	const lines = 2000
+	began := time.Now()
+	m, sock := startUnix(t, "--worker-output", "/dev/full", "--metrics", "127.0.0.1:0",
+		"--env", "WORKER_OUTPUT_LINES="+strconv.Itoa(lines), "--", workerBin)
 	waitServing(t, "unix", sock, 2, "1")
 	m.signal(syscall.SIGHUP)
 	waitServing(t, "unix", sock, 2, "2")
-	knownBug(t, "worker output that cannot be written is dropped silently: Sink.Dropped is never read")
-	m.waitFor("pmux to say worker output is lost", 10*time.Second, func(logs []map[string]any) bool {
-		for _, e := range logs {
-			level, _ := e["level"].(string)
-			text := fmt.Sprint(e["event"], " ", e["message"], " ", e["error"])
-			if (level == "warn" || level == "error") && (strings.Contains(text, "output") || strings.Contains(text, "no space left")) {
-				return true
-			}
+
+	// What the four workers wrote, as pmux tags it: all of it is lost.
+	var want float64
+	for _, e := range m.waitEvents("worker_spawned", 4, 10*time.Second, nil) {
+		pid, prefix := intField(e, "pid"), fmt.Sprintf("web.%d %d | ", intField(e, "slot"), intField(e, "pid"))
+		for i := range lines {
+			want += float64(len(prefix) + len(fmt.Sprintf("line %d of %d from %d %s\n", i, lines, pid, strings.Repeat("x", i%200))))
 		}
-		return false
-	})
+	}
+	addr := m.waitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)
+	var got float64
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got = metricValue(scrapeMetrics(t, addr), "pmux_worker_output_dropped_bytes_total", "pool=web"); got == want || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got != want {
+		t.Errorf("pmux_worker_output_dropped_bytes_total{pool=web} = %v, want the %v bytes the workers wrote", got, want)
+	}
+
+	warnings := m.waitEvents("worker_output_dropped", 1, 10*time.Second, nil)
+	said := 0.0
+	for _, e := range warnings {
+		msg, _ := e["message"].(string)
+		if e["level"] != "warn" || e["destination"] != "/dev/full" || !strings.HasPrefix(msg, "worker output to /dev/full: ") ||
+			!strings.Contains(msg, " bytes dropped: ") || !strings.Contains(fmt.Sprint(e["error"]), "no space left on device") {
+			t.Errorf("warning %v: want a warn naming /dev/full, the bytes and the cause", e)
+		}
+		said += e["bytes"].(float64)
+	}
+	if said <= 0 || said > got {
+		t.Errorf("the warnings say %v bytes were dropped, the metric %v", said, got)
+	}
+	elapsed := time.Since(began)
+	if limit := 1 + int(elapsed/(10*time.Second)); len(warnings) > limit {
+		t.Errorf("%d warnings in %v, want at most one per 10 s", len(warnings), elapsed)
+	}
+	t.Logf("%v bytes dropped, %d warnings saying %v of them in %v", got, len(warnings), said, elapsed.Round(time.Millisecond))
+}
+
+// Worker output to a pipe nobody reads any more (pmux run … | head, and
+// head is gone): each write fails with EPIPE instead of SIGPIPE killing the
+// master and, with it, its workers. pmux keeps serving and says output is
+// lost.
+func TestFaultWorkerOutputToABrokenPipe(t *testing.T) {
+	t.Parallel()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	t.Cleanup(func() { w.Close() })
+	sock := filepath.Join(t.TempDir(), "web.sock")
+	m := startMaster(t, startOpts{extraFiles: []*os.File{w}, wrap: []string{"sh", "-c", `exec 1>&3 3>&-; exec "$0" "$@"`}},
+		"run", "-w", "2", "-b", "unix:"+sock, "--env", "WORKER_OUTPUT_LINES=100", "--", workerBin)
+	waitServing(t, "unix", sock, 2, "1")
+	e := m.waitEvents("worker_output_dropped", 1, 10*time.Second, nil)[0]
+	if e["destination"] != "stdout" || !strings.Contains(fmt.Sprint(e["error"]), "broken pipe") {
+		t.Errorf("warning %v: want stdout and the cause (broken pipe)", e)
+	}
+	m.signal(syscall.SIGHUP)
+	waitServing(t, "unix", sock, 2, "2")
+	m.signal(syscall.SIGQUIT)
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit %d after QUIT, want 0", code)
+	}
 }
 
 // EMFILE on the master: with its open-files limit lowered at runtime to

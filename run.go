@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/config"
@@ -45,6 +46,12 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	// out a reap.
 	children := make(chan os.Signal, 1)
 	signal.Notify(children, syscall.SIGCHLD)
+	// A stdout or stderr nobody reads any more (pmux run … | head) must
+	// fail the write with EPIPE, counted as dropped output, not kill the
+	// master and its workers: a Notify for SIGPIPE is what tells the Go
+	// runtime so. Nothing reads the channel; a handler, unlike an ignored
+	// signal, is reset at exec, so workers still get the default.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	startPath, startDir = resolveStart()
 	if err := spawn.CloseOnExecFrom(3); err != nil {
@@ -179,7 +186,11 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		}
 	}
 
-	output, outputFile, err := workerOutput(cfg.WorkerOutput)
+	control, err := newControlPlane(cfg, log)
+	if err != nil {
+		return runtimeError(err)
+	}
+	output, outputFile, err := workerOutput(cfg.WorkerOutput, log, control.OutputDropped())
 	if err != nil {
 		return runtimeError(err)
 	}
@@ -229,10 +240,6 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	defer spawner.Close()
 	opts.Spawner = spawner
 
-	control, err := newControlPlane(cfg, log)
-	if err != nil {
-		return runtimeError(err)
-	}
 	opts.Observer = control.Observer()
 	mgr = manager.New(opts)
 	if err := control.Start(mgr); err != nil {
@@ -258,19 +265,22 @@ func needsNotify(pools []manager.PoolConfig) bool {
 }
 
 // workerOutput returns the sink for worker output and, when pmux writes it
-// to a file of its own, that file.
-func workerOutput(mode string) (*logs.Sink, *logs.File, error) {
+// to a file of its own, that file. Output the destination refuses is
+// warned about on log and counted by dropped (nil: not counted).
+func workerOutput(mode string, log zerolog.Logger, dropped func(pool string, n int)) (*logs.Sink, *logs.File, error) {
+	opts := logs.SinkOptions{Name: "stdout", Log: log, Dropped: dropped}
 	switch mode {
 	case "inherit":
 		return nil, nil, nil
 	case "prefix", "":
-		return logs.NewSink(os.Stdout), nil, nil
+		return logs.NewSink(os.Stdout, opts), nil, nil
 	}
 	f, err := logs.OpenFile(mode)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--worker-output %s: %w", mode, err)
 	}
-	return logs.NewSink(f), f, nil
+	opts.Name = f.Path()
+	return logs.NewSink(f, opts), f, nil
 }
 
 // reopener reopens every file pmux owns, or is nil when it owns none.

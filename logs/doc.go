@@ -21,8 +21,13 @@
 //   - Nothing the worker wrote is dropped by the pump: a line longer than
 //     MaxLine is cut into MaxLine pieces, each prefixed and newline-terminated;
 //     a final line without a newline gets one.
-//   - A failing destination (disk full, EIO) never stalls a worker: the failed
-//     bytes are counted (Sink.Dropped) and the pump keeps draining the pipe.
+//   - A failing destination (disk full, EIO, a pipe nobody reads) never
+//     stalls a worker: the failed bytes are counted (Sink.Dropped, and the
+//     SinkOptions.Dropped hook per pool, which feeds a metric) and the pump
+//     keeps draining the pipe. The loss is logged as a warning with the byte
+//     count and the cause, at most once per 10 s per Sink: a later drop is
+//     added up and said by the first write that comes after those 10 s, so
+//     no timer runs and an idle master stays asleep.
 //
 // Pitfalls: a Sink whose destination blocks (a paused terminal, a full pipe
 // to a slow reader) blocks every pump and, through the full pipes, the

@@ -2,9 +2,13 @@ package logs
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // MaxLine is the longest line Pump writes in one piece; a longer line is cut
@@ -29,39 +33,102 @@ const (
 	maxEmptyReads = 100
 )
 
+// warnEvery is the least time between two warnings about output a Sink
+// could not write. Checked when a write comes, never by a timer, so an idle
+// master stays asleep.
+const warnEvery = 10 * time.Second
+
+// SinkOptions names a Sink's destination and says whom to tell of the
+// output it cannot write. The zero value is silent.
+type SinkOptions struct {
+	// Name is the destination as a warning names it: a file's path, or
+	// "stdout".
+	Name string
+	// Log receives the warnings about dropped output, at most one per
+	// warnEvery.
+	Log zerolog.Logger
+	// Dropped, when set, is told of every drop: n bytes of pool's output
+	// lost. It runs on the pump's goroutine and must not block (a metric
+	// counter).
+	Dropped func(pool string, n int)
+}
+
 // Sink serialises the output of many workers into one destination, whole
 // lines at a time. It is safe for concurrent use by any number of Pumps.
 type Sink struct {
-	mu      sync.Mutex // serialises Writes to w
-	w       io.Writer
+	opts    SinkOptions
+	now     func() time.Time // time.Now; tests move it
 	dropped atomic.Int64
+
+	mu sync.Mutex // serialises Writes to w, and guards what follows
+	w  io.Writer
+	// warned is when the last warning was logged (zero: never); unsaid
+	// bytes were dropped since, the latest for cause.
+	warned time.Time
+	unsaid int64
+	cause  error
 }
 
 // NewSink returns a Sink writing to w: a *File for --worker-output FILE
 // (Reopen is safe while pumps run), or os.Stdout for prefix mode.
-func NewSink(w io.Writer) *Sink {
-	return &Sink{w: w}
+func NewSink(w io.Writer, opts SinkOptions) *Sink {
+	return &Sink{w: w, opts: opts, now: time.Now}
 }
 
 // Dropped returns how many output bytes (prefixes included) the destination
-// refused so far. The master can log it when it grows.
+// refused so far.
 func (s *Sink) Dropped() int64 {
 	return s.dropped.Load()
 }
 
-// write hands p to the destination as one Write. A failed or short write is
-// counted and not retried: retrying the tail would split a line, and
-// waiting on a broken disk would back up into the worker's pipe.
-func (s *Sink) write(p []byte) {
+// write hands p, a batch of pool's output, to the destination as one
+// Write. A failed or short write is counted and not retried: retrying the
+// tail would split a line, and waiting on a broken disk would back up into
+// the worker's pipe.
+//
+// The first drop is logged at once; later ones are added up and said by the
+// first write, failed or not, that comes warnEvery after the last warning,
+// so a full disk costs one line per warnEvery, not one per batch, and the
+// count is said once the destination works again.
+func (s *Sink) write(pool string, p []byte) {
 	s.mu.Lock()
-	n, _ := s.w.Write(p)
+	n, err := s.w.Write(p)
+	lost := int64(len(p) - max(n, 0))
+	if lost > 0 {
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		s.unsaid += lost
+		s.cause = err
+	}
+	var say int64
+	var cause error
+	if s.unsaid > 0 {
+		if now := s.now(); s.warned.IsZero() || now.Sub(s.warned) >= warnEvery {
+			say, cause = s.unsaid, s.cause
+			s.warned, s.unsaid, s.cause = now, 0, nil
+		}
+	}
 	s.mu.Unlock()
-	if n < len(p) {
-		s.dropped.Add(int64(len(p) - max(n, 0)))
+
+	if lost > 0 {
+		s.dropped.Add(lost)
+		if s.opts.Dropped != nil {
+			s.opts.Dropped(pool, int(lost))
+		}
+	}
+	if say > 0 {
+		msg := fmt.Sprintf("worker output to %s: %d bytes dropped: %v", s.opts.Name, say, cause)
+		if lost == 0 {
+			msg += "; writing works again"
+		}
+		s.opts.Log.Warn().Str("event", "worker_output_dropped").Str("destination", s.opts.Name).
+			Int64("bytes", say).Bool("failing", lost > 0).Err(cause).Msg(msg)
 	}
 }
 
-// Pump copies r to the sink until EOF, writing each line as prefix+line
+// Pump copies r, the output of a worker of pool, to the sink until EOF,
+// writing each line as prefix+line
 // (lines from different workers never interleave mid-line). It never drops
 // data: a line longer than MaxLine is written in MaxLine pieces, each
 // prefixed; a final line without '\n' gets one. It returns when r reaches
@@ -72,7 +139,7 @@ func (s *Sink) write(p []byte) {
 // batchSize bytes), so a worker writing many MB/s costs one syscall per
 // batch, not per line; Pump never waits for more input before writing the
 // lines it has.
-func (s *Sink) Pump(r io.Reader, prefix string) {
+func (s *Sink) Pump(r io.Reader, pool, prefix string) {
 	buf := make([]byte, initialRead)
 	out := make([]byte, 0, batchSize)
 	start, end := 0, 0 // buf[start:end] is read but not yet written
@@ -108,7 +175,7 @@ func (s *Sink) Pump(r io.Reader, prefix string) {
 			} else {
 				break // a partial line: wait for the rest
 			}
-			out = s.appendLine(out, prefix, line)
+			out = s.appendLine(out, pool, prefix, line)
 		}
 
 		if n == 0 && err == nil {
@@ -122,20 +189,20 @@ func (s *Sink) Pump(r io.Reader, prefix string) {
 
 		if err != nil {
 			if start < end {
-				out = s.appendLine(out, prefix, buf[start:end])
+				out = s.appendLine(out, pool, prefix, buf[start:end])
 			}
-			s.flush(out)
+			s.flush(pool, out)
 			return
 		}
-		out = s.flush(out)
+		out = s.flush(pool, out)
 	}
 }
 
 // appendLine adds prefix+line+'\n' to the batch, first writing the batch if
 // the line would push it past batchSize.
-func (s *Sink) appendLine(out []byte, prefix string, line []byte) []byte {
+func (s *Sink) appendLine(out []byte, pool, prefix string, line []byte) []byte {
 	if len(out) > 0 && len(out)+len(prefix)+len(line)+1 > batchSize {
-		out = s.flush(out)
+		out = s.flush(pool, out)
 	}
 	out = append(out, prefix...)
 	out = append(out, line...)
@@ -143,9 +210,9 @@ func (s *Sink) appendLine(out []byte, prefix string, line []byte) []byte {
 }
 
 // flush writes the batch, if any, and returns it emptied for reuse.
-func (s *Sink) flush(out []byte) []byte {
+func (s *Sink) flush(pool string, out []byte) []byte {
 	if len(out) > 0 {
-		s.write(out)
+		s.write(pool, out)
 	}
 	return out[:0]
 }

@@ -67,7 +67,7 @@ func FuzzPump(f *testing.F) {
 			data = append(append(append([]byte{}, data[:pos]...), run...), data[pos:]...)
 		}
 		var out bytes.Buffer
-		NewSink(&out).Pump(&fuzzReader{data: data, sizes: sizes}, "w.1 | ")
+		NewSink(&out, SinkOptions{}).Pump(&fuzzReader{data: data, sizes: sizes}, "web", "w.1 | ")
 		if want := pumpReference(data, "w.1 | "); !bytes.Equal(out.Bytes(), want) {
 			t.Fatalf("Pump wrote %d bytes, want %d\ngot  %.200q\nwant %.200q", out.Len(), len(want), out.Bytes(), want)
 		}

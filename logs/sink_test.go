@@ -3,15 +3,22 @@ package logs
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/iotest"
+	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // recorder keeps every Write separately, to check that each carries whole
@@ -84,8 +91,8 @@ func TestPumpLines(t *testing.T) {
 			}
 			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
 				rec := &recorder{}
-				s := NewSink(rec)
-				s.Pump(rd.wrap(strings.NewReader(tt.in)), p)
+				s := NewSink(rec, SinkOptions{})
+				s.Pump(rd.wrap(strings.NewReader(tt.in)), "web", p)
 				if got := rec.String(); got != tt.want {
 					t.Fatalf("output differs:\n got %.200q (%d bytes)\nwant %.200q (%d bytes)",
 						got, len(got), tt.want, len(tt.want))
@@ -112,7 +119,7 @@ func TestPumpReadError(t *testing.T) {
 	rec := &recorder{}
 	tail := strings.NewReader("never read\n")
 	r := io.MultiReader(strings.NewReader("a\nb"), iotest.ErrReader(errors.New("boom")), tail)
-	NewSink(rec).Pump(r, "p | ")
+	NewSink(rec, SinkOptions{}).Pump(r, "web", "p | ")
 	if got, want := rec.String(), "p | a\np | b\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -132,7 +139,7 @@ func (s *stuckReader) Read([]byte) (int, error) {
 func TestPumpNoProgress(t *testing.T) {
 	rec := &recorder{}
 	stuck := &stuckReader{}
-	NewSink(rec).Pump(io.MultiReader(strings.NewReader("partial"), stuck), "p | ")
+	NewSink(rec, SinkOptions{}).Pump(io.MultiReader(strings.NewReader("partial"), stuck), "web", "p | ")
 	if got, want := rec.String(), "p | partial\n"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -148,7 +155,7 @@ type failWriter struct {
 	err error
 }
 
-func (f failWriter) Write(p []byte) (int, error) {
+func (f *failWriter) Write(p []byte) (int, error) {
 	return min(f.n, len(p)), f.err
 }
 
@@ -160,19 +167,95 @@ func TestSinkDropped(t *testing.T) {
 		w    io.Writer
 		want int64
 	}{
-		{name: "error", w: failWriter{0, errors.New("no space")}, want: int64(len(out))},
-		{name: "partial then error", w: failWriter{3, errors.New("EIO")}, want: int64(len(out) - 3)},
-		{name: "short without error", w: failWriter{5, nil}, want: int64(len(out) - 5)},
+		{name: "error", w: &failWriter{0, errors.New("no space")}, want: int64(len(out))},
+		{name: "partial then error", w: &failWriter{3, errors.New("EIO")}, want: int64(len(out) - 3)},
+		{name: "short without error", w: &failWriter{5, nil}, want: int64(len(out) - 5)},
 		{name: "ok", w: io.Discard, want: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := NewSink(tt.w)
-			s.Pump(strings.NewReader(in), "p ")
+			s := NewSink(tt.w, SinkOptions{})
+			s.Pump(strings.NewReader(in), "web", "p ")
 			if got := s.Dropped(); got != tt.want {
 				t.Errorf("Dropped = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestSinkWarnsOfDrops: the first drop is said at once, with its byte
+// count and cause; later ones are added up and said by the first write,
+// failed or not, at least warnEvery after the last warning. Every byte
+// reaches the Dropped hook under its pool, and a healthy sink never looks
+// at the clock.
+func TestSinkWarnsOfDrops(t *testing.T) {
+	var log bytes.Buffer
+	w := &failWriter{err: syscall.ENOSPC}
+	dropped := map[string]int{}
+	s := NewSink(w, SinkOptions{Name: "/var/log/workers.log", Log: zerolog.New(&log),
+		Dropped: func(pool string, n int) { dropped[pool] += n }})
+	now, clockReads := time.Unix(1000, 0), 0
+	s.now = func() time.Time { clockReads++; return now }
+	steps := []struct {
+		after time.Duration
+		fail  bool
+		pool  string
+		line  string // written as "p " + line + "\n"
+	}{
+		{0, true, "web", "a"},                // 4 bytes, said at once
+		{3 * time.Second, true, "web", "bb"}, // 5, kept
+		{3 * time.Second, true, "jobs", "ccc"},
+		{4 * time.Second, true, "web", "d"},   // 10 s after the warning: says 5+6+4
+		{30 * time.Second, false, "web", "e"}, // nothing unsaid: silent
+		{time.Second, true, "web", "f"},       // 31 s after the warning: said at once
+		{time.Second, true, "jobs", "g"},      // kept
+		{2 * time.Second, false, "web", "h"},  // works, but too soon to say
+		{8 * time.Second, false, "web", "i"},  // 10 s after the warning: said, and that it works
+		{time.Hour, false, "web", "j"},
+	}
+	for _, st := range steps {
+		now = now.Add(st.after)
+		w.n, w.err = 0, syscall.ENOSPC
+		if !st.fail {
+			w.n, w.err = 1<<20, nil
+		}
+		s.Pump(strings.NewReader(st.line+"\n"), st.pool, "p ")
+	}
+
+	type warning struct {
+		Level, Event, Destination, Error, Message string
+		Bytes                                     int64
+		Failing                                   bool
+	}
+	var got []warning
+	for _, line := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var w warning
+		if err := json.Unmarshal([]byte(line), &w); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		got = append(got, w)
+	}
+	const cause = "no space left on device"
+	want := []warning{
+		{"warn", "worker_output_dropped", "/var/log/workers.log", cause, "worker output to /var/log/workers.log: 4 bytes dropped: " + cause, 4, true},
+		{"warn", "worker_output_dropped", "/var/log/workers.log", cause, "worker output to /var/log/workers.log: 15 bytes dropped: " + cause, 15, true},
+		{"warn", "worker_output_dropped", "/var/log/workers.log", cause, "worker output to /var/log/workers.log: 4 bytes dropped: " + cause, 4, true},
+		{"warn", "worker_output_dropped", "/var/log/workers.log", cause, "worker output to /var/log/workers.log: 4 bytes dropped: " + cause + "; writing works again", 4, false},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n%+v\nwant:\n%+v", got, want)
+	}
+	if want := map[string]int{"web": 4 + 5 + 4 + 4, "jobs": 6 + 4}; !maps.Equal(dropped, want) {
+		t.Errorf("Dropped hook got %v, want %v", dropped, want)
+	}
+	if got := s.Dropped(); got != 27 {
+		t.Errorf("Dropped() = %d, want 27", got)
+	}
+	// The writes after the last warning had nothing unsaid.
+	before := clockReads
+	s.Pump(strings.NewReader("k\nl\n"), "web", "p ")
+	if clockReads != before {
+		t.Errorf("a healthy write read the clock %d times", clockReads-before)
 	}
 }
 
@@ -211,8 +294,8 @@ func TestSinkFullDiskKeepsDraining(t *testing.T) {
 		w.Close()
 		werr <- err
 	}()
-	s := NewSink(full)
-	s.Pump(r, prefix)
+	s := NewSink(full, SinkOptions{})
+	s.Pump(r, "web", prefix)
 	if err := <-werr; err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +336,7 @@ func TestSinkConcurrentPumps(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	s := NewSink(f)
+	s := NewSink(f, SinkOptions{})
 
 	prefixes := make([]string, workers)
 	var pumps, writers sync.WaitGroup
@@ -266,7 +349,7 @@ func TestSinkConcurrentPumps(t *testing.T) {
 		}
 		pumps.Go(func() {
 			defer r.Close()
-			s.Pump(r, prefixes[w])
+			s.Pump(r, "web", prefixes[w])
 		})
 		writers.Go(func() {
 			defer pw.Close()
@@ -364,7 +447,7 @@ func BenchmarkSinkPump(b *testing.B) {
 	}
 	for _, d := range dests {
 		b.Run(d.name, func(b *testing.B) {
-			s := NewSink(d.open(b))
+			s := NewSink(d.open(b), SinkOptions{})
 			r, w, err := os.Pipe()
 			if err != nil {
 				b.Fatal(err)
@@ -373,7 +456,7 @@ func BenchmarkSinkPump(b *testing.B) {
 			go func() {
 				defer close(done)
 				defer r.Close()
-				s.Pump(r, "web.0 12345 | ")
+				s.Pump(r, "web", "web.0 12345 | ")
 			}()
 			b.SetBytes(int64(len(block)))
 			b.ReportAllocs()

@@ -249,12 +249,12 @@ func (m *Manager) pump(r *os.File, p *pool, slot, pid int) {
 	if p.cfg.Prefix != nil {
 		prefix = p.cfg.Prefix(slot, pid)
 	}
-	sink := m.opts.Output
+	sink, name := m.opts.Output, p.cfg.Name
 	m.pumps.Add(1)
 	go func() {
 		defer m.pumps.Done()
 		defer r.Close()
-		sink.Pump(r, prefix)
+		sink.Pump(r, name, prefix)
 	}()
 }
 

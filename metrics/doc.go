@@ -6,6 +6,8 @@
 // latency, exits by cause, restarts, reloads, upgrades — is counted as it
 // happens: Metrics is the manager's Observer, called on the manager's loop,
 // and only touches prometheus counters, which are atomic and never block.
+// Worker output the destination refused is counted the same way, by the
+// output pumps that dropped it (OutputDropped).
 // What is — workers per pool and state, targets, generations — is read
 // from a Status query at scrape time, so it can never drift from the
 // loop's own view. The master's process and Go runtime metrics come from

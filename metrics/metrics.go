@@ -39,6 +39,7 @@ type Metrics struct {
 	restarts      *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	upgrades      prometheus.Counter
+	outputDropped *prometheus.CounterVec
 }
 
 var _ manager.Observer = (*Metrics)(nil)
@@ -73,11 +74,15 @@ func New() *Metrics {
 			Name: "pmux_upgrades_total",
 			Help: "Binary upgrades that left this master in charge (its old master exited).",
 		}),
+		outputDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pmux_worker_output_dropped_bytes_total",
+			Help: "Bytes of worker output, prefixes included, that their destination refused (a full disk, an I/O error) and pmux dropped, per pool.",
+		}, []string{"pool"}),
 	}
 	m.reg.MustRegister(
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
-		m.spawns, m.spawnDuration, m.exits, m.restarts, m.reloads, m.upgrades,
+		m.spawns, m.spawnDuration, m.exits, m.restarts, m.reloads, m.upgrades, m.outputDropped,
 	)
 	return m
 }
@@ -106,6 +111,13 @@ func (m *Metrics) GenerationStarted(pool string, rolling bool) {
 	m.reloads.WithLabelValues(pool, kind).Inc()
 }
 
+// OutputDropped counts n bytes of pool's worker output lost because the
+// destination refused them. The output pumps call it, off the manager's
+// loop; the counter is atomic.
+func (m *Metrics) OutputDropped(pool string, n int) {
+	m.outputDropped.WithLabelValues(pool).Add(float64(n))
+}
+
 // initPool makes every counter series of pool exist from zero, so that
 // rate() and increase() see the first crash rather than a series that
 // appears with it.
@@ -113,6 +125,7 @@ func (m *Metrics) initPool(pool string) {
 	m.spawns.WithLabelValues(pool)
 	m.spawnDuration.WithLabelValues(pool)
 	m.restarts.WithLabelValues(pool)
+	m.outputDropped.WithLabelValues(pool)
 	for _, cause := range exitCauses {
 		m.exits.WithLabelValues(pool, cause)
 	}

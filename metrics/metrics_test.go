@@ -133,6 +133,8 @@ func TestScrape(t *testing.T) {
 	m.GenerationStarted("web", true)
 	m.GenerationStarted("web", true)
 	m.Upgraded()
+	m.OutputDropped("web", 4096)
+	m.OutputDropped("web", 10)
 
 	fams := scrape(t, h)
 	for _, tc := range []struct {
@@ -157,6 +159,7 @@ func TestScrape(t *testing.T) {
 		{"pmux_reloads_total", "kind=reload,pool=web", 1},
 		{"pmux_reloads_total", "kind=rolling_restart,pool=web", 2},
 		{"pmux_upgrades_total", "", 1},
+		{"pmux_worker_output_dropped_bytes_total", "pool=web", 4106},
 	} {
 		if got := value(t, fams, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s{%s} = %v, want %v", tc.name, tc.labels, got, tc.want)
@@ -190,6 +193,7 @@ func TestCountersStartAtZero(t *testing.T) {
 			{"pmux_worker_exits_total", "cause=crashed,pool=" + pool},
 			{"pmux_worker_exits_total", "cause=watchdog,pool=" + pool},
 			{"pmux_reloads_total", "kind=rolling_restart,pool=" + pool},
+			{"pmux_worker_output_dropped_bytes_total", "pool=" + pool},
 		} {
 			if got := value(t, fams, tc.name, tc.labels); got != 0 {
 				t.Errorf("%s{%s} = %v, want 0", tc.name, tc.labels, got)
@@ -219,6 +223,7 @@ func TestMetricNamesFollowConventions(t *testing.T) {
 	m.WorkerSpawned("web", time.Millisecond)
 	m.WorkerExited("web", "crashed")
 	m.GenerationStarted("web", false)
+	m.OutputDropped("web", 1)
 	problems, err := testutil.GatherAndLint(m.reg)
 	if err != nil {
 		t.Fatal(err)
