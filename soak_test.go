@@ -195,11 +195,7 @@ func TestSoak(t *testing.T) {
 	bin := filepath.Join(dir, "pmux")
 	copyFile(t, pmuxBin, bin)
 	args := []string{"run", "-w", strconv.Itoa(workers), "--ready", "notify", "-p", filepath.Join(dir, "pmux.pid"),
-		"-b", "127.0.0.1:0", "--worker-output", filepath.Join(dir, "workers.log")}
-	withMetrics := strings.Contains(runHelp(t), "--metrics")
-	if withMetrics {
-		args = append(args, "--metrics", "127.0.0.1:0")
-	}
+		"-b", "127.0.0.1:0", "--worker-output", filepath.Join(dir, "workers.log"), "--metrics", "127.0.0.1:0"}
 	// PMUX_SOAK_WORKER runs another worker, e.g. a fixed build of testdata/worker.
 	worker := workerBin
 	if w := os.Getenv("PMUX_SOAK_WORKER"); w != "" {
@@ -232,9 +228,6 @@ func TestSoak(t *testing.T) {
 	settle("the first workers")
 	addr := m.addr()
 	metricsOf := func(pid int) string {
-		if !withMetrics {
-			return ""
-		}
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		tr.consume(workers)
@@ -358,7 +351,9 @@ func TestSoak(t *testing.T) {
 	if end.fds > first.fds+2 {
 		t.Errorf("master holds %d descriptors, the first master %d", end.fds, first.fds)
 	}
-	if end.goroutines >= 0 && base.goroutines >= 0 && end.goroutines > base.goroutines+5 {
+	if end.goroutines < 0 || base.goroutines < 0 {
+		t.Errorf("go_goroutines not read from the metrics (%d when the master took over, %d at the end)", base.goroutines, end.goroutines)
+	} else if end.goroutines > base.goroutines+5 {
 		t.Errorf("master runs %d goroutines, %d when it took over", end.goroutines, base.goroutines)
 	}
 	if end.threads > base.threads+4 {
