@@ -276,6 +276,7 @@ func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
 			if res.ok.Load() < 100 {
 				t.Errorf("only %d requests succeeded: the load did not run", res.ok.Load())
 			}
+			t.Logf("%d requests, %d failed", res.ok.Load()+res.failed.Load(), res.failed.Load())
 		})
 	}
 }
