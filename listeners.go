@@ -119,23 +119,36 @@ func (s *listenerSet) closeOne(l *sockets.Listener) {
 	}
 }
 
-// startupOptions reads pmux's own socket activation, once, and clears its
-// variables so they reach no worker. The returned cleanup closes the
-// originals, which Open duplicates.
-func startupOptions(inherited map[string]*os.File) (sockets.OpenOptions, func(), error) {
-	systemd, err := sockets.ListenFDs(os.Getenv, os.Getpid())
-	if err != nil {
-		return sockets.OpenOptions{}, func() {}, err
-	}
+// activation is pmux's own socket activation, read once at start.
+type activation struct {
+	files []sockets.NamedFile
+	err   error // reported when the master opens its sockets, not before
+}
+
+// readActivation reads pmux's own socket activation and clears its
+// variables so they reach no worker. It must run before anything marks
+// inherited descriptors close-on-exec: that flag is how ListenFDs tells the
+// sockets passed to pmux from files the Go runtime opened itself.
+func readActivation() activation {
+	files, err := sockets.ListenFDs(os.Getenv, os.Getpid())
 	for _, k := range []string{"LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"} {
 		os.Unsetenv(k)
 	}
+	return activation{files: files, err: err}
+}
+
+// startupOptions are the adoptable files of a start. The returned cleanup
+// closes the originals, which Open duplicates.
+func startupOptions(inherited map[string]*os.File, act activation) (sockets.OpenOptions, func(), error) {
+	if act.err != nil {
+		return sockets.OpenOptions{}, func() {}, act.err
+	}
 	cleanup := func() {
-		for _, nf := range systemd {
+		for _, nf := range act.files {
 			nf.File.Close()
 		}
 	}
-	return sockets.OpenOptions{Systemd: systemd, Inherited: inherited}, cleanup, nil
+	return sockets.OpenOptions{Systemd: act.files, Inherited: inherited}, cleanup, nil
 }
 
 // reloadConfig reads the configuration anew for a reload and opens the

@@ -54,6 +54,7 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	startPath, startDir = resolveStart()
+	act := readActivation()
 	if err := spawn.CloseOnExecFrom(3); err != nil {
 		return runtimeError(err)
 	}
@@ -61,7 +62,7 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	if err != nil {
 		return usageError(err)
 	}
-	setup := masterSetup{cfg: cfg, rebuild: build}
+	setup := masterSetup{cfg: cfg, rebuild: build, activation: act}
 	adjust(&setup)
 	return serve(setup, signals, children)
 }
@@ -78,6 +79,8 @@ type masterSetup struct {
 	// escalate: a second graceful stop signal hurries the stop (Procfile
 	// mode's Ctrl-C twice).
 	escalate bool
+	// activation: the sockets pmux was passed by systemd, read first thing.
+	activation activation
 }
 
 // resolve turns cfg's pools into what the manager runs.
@@ -127,7 +130,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		return runtimeError(err)
 	}
 	listeners := newListenerSet()
-	openOpts, closeAdopted, err := startupOptions(handover.files)
+	openOpts, closeAdopted, err := startupOptions(handover.files, setup.activation)
 	if err == nil {
 		err = listeners.open(pools, openOpts)
 	}

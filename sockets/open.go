@@ -342,6 +342,9 @@ func (o *opener) adoptFile(spec Spec, key, sysName string, f *os.File, inherited
 		op = "inherit"
 	}
 	fail := func(err error) error { return &BindError{Op: op, Bind: key, Err: err} }
+	if err := inspectFile(f); err != nil {
+		return fail(err)
+	}
 	fd, err := dupFile(f)
 	if err != nil {
 		return fail(err)

@@ -670,6 +670,12 @@ func TestOpenSystemdErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dgramFD, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dgram := os.NewFile(uintptr(dgramFD), "dgram")
+	t.Cleanup(func() { dgram.Close() })
 	for _, tc := range []struct {
 		name  string
 		files []NamedFile
@@ -680,6 +686,8 @@ func TestOpenSystemdErrors(t *testing.T) {
 		{"unknown name", web, []string{"systemd:api"}, `adopt systemd:api: no matching LISTEN_FDS socket (unclaimed LISTEN_FDNAMES: "web")`},
 		{"already taken", web, []string{"systemd", "systemd:web"}, "every LISTEN_FDS socket is taken by an earlier bind"},
 		{"same socket twice", web, []string{"systemd", fmt.Sprintf("fd://%d", same)}, "same socket as systemd#0#web"},
+		// The error names the fd systemd passed, not pmux's duplicate.
+		{"not listening", []NamedFile{{Name: "udp", File: dgram}}, []string{"systemd"}, fmt.Sprintf("adopt systemd#0#udp: fd %d is not a listening stream socket", dgramFD)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Open(specs(t, tc.in...), OpenOptions{Systemd: tc.files})

@@ -18,7 +18,11 @@ func bindUnix(spec Spec) (int, sockInfo, string, error) {
 
 func adoptFD(int) (sockInfo, error) { return sockInfo{}, ErrNotSupported }
 
+func inspectFile(*os.File) error { return ErrNotSupported }
+
 func dupFile(*os.File) (int, error) { return -1, ErrNotSupported }
+
+func checkActivationFD(int) error { return ErrNotSupported }
 
 func claimActivationFD(int) error { return ErrNotSupported }
 

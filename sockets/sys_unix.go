@@ -394,6 +394,20 @@ func zoneName(index uint32) string {
 	return strconv.FormatUint(uint64(index), 10)
 }
 
+// inspectFile is inspect on f's own descriptor, so that an error names the
+// fd the caller knows rather than pmux's duplicate of it.
+func inspectFile(f *os.File) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ierr error
+	if err := rc.Control(func(fd uintptr) { _, ierr = inspect(int(fd)) }); err != nil {
+		return err
+	}
+	return ierr
+}
+
 // dupFile returns a close-on-exec duplicate of f's descriptor. It reaches
 // the descriptor through SyscallConn, which keeps f from being closed
 // meanwhile and, unlike f.Fd, leaves the caller's file as it was.
@@ -413,13 +427,27 @@ func dupFile(f *os.File) (int, error) {
 	return nfd, nil
 }
 
-// claimActivationFD checks that an fd named by LISTEN_FDS is open and makes
-// it close-on-exec at once: systemd passes it inheritable, and it must not
-// leak into workers.
-func claimActivationFD(fd int) error {
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
-		return fmt.Errorf("fd %d is not open: %w", fd, err)
+// checkActivationFD says why fd, named by LISTEN_FDS, was not passed to
+// pmux: it is not open, or is close-on-exec (so this process opened it: see
+// ListenFDs), or is not a socket. It changes nothing.
+func checkActivationFD(fd int) error {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil || fl&unix.FD_CLOEXEC != 0 {
+		return fmt.Errorf("fd %d is not open", fd)
 	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return os.NewSyscallError("fstat", err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return fmt.Errorf("fd %d is %w", fd, ErrNotSocket)
+	}
+	return nil
+}
+
+// claimActivationFD makes an fd checkActivationFD accepted close-on-exec:
+// systemd passes it inheritable, and it must not leak into workers.
+func claimActivationFD(fd int) error {
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
 		return os.NewSyscallError("fcntl F_SETFD", err)
 	}

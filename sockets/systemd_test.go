@@ -63,6 +63,10 @@ func TestListenFDsEnv(t *testing.T) {
 const helperEnv = "PMUX_SOCKETS_TEST_HELPER"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) == "listenfds-refused" {
+		refusedChild()
+		os.Exit(0)
+	}
 	if os.Getenv(helperEnv) == "listenfds" {
 		if err := listenFDsChild(); err != nil {
 			fmt.Println("FAIL:", err)
@@ -90,6 +94,65 @@ func TestListenFDsActivation(t *testing.T) {
 	if err != nil || strings.TrimSpace(string(out)) != "OK" {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
+}
+
+// TestListenFDsNamesTheFirstFDNotPassed: a LISTEN_FDS larger than what was
+// passed, or a passed fd that is not a socket, is refused naming that fd,
+// even where the Go runtime opened files of its own (cgroup limits, read
+// before main) at the numbers the short count left free.
+func TestListenFDsNamesTheFirstFDNotPassed(t *testing.T) {
+	ls := openAll(t, OpenOptions{}, "127.0.0.1:0")
+	plain, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for _, tc := range []struct {
+		name  string
+		files []*os.File
+		fds   string
+		want  string
+	}{
+		{"one passed, three claimed", []*os.File{ls[0].File}, "3", "LISTEN_FDS=3: fd 4 is not open"},
+		{"none passed", nil, "2", "LISTEN_FDS=2: fd 3 is not open"},
+		{"a huge claim", []*os.File{ls[0].File}, "2147483645", "LISTEN_FDS=2147483645: fd 4 is not open"},
+		{"a file, not a socket", []*os.File{ls[0].File, plain}, "2", "LISTEN_FDS=2: fd 4 is not a socket"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.ExtraFiles = tc.files
+			cmd.Env = append(os.Environ(), helperEnv+"=listenfds-refused", "LISTEN_FDS="+tc.fds)
+			out, err := cmd.CombinedOutput()
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			if err != nil || len(lines) != 2 || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("child: %v\n%s\nwant an error containing %q", err, out, tc.want)
+			}
+			t.Logf("%s; %s", lines[0], lines[1])
+		})
+	}
+}
+
+// refusedChild prints ListenFDs' error, then which fds the process holds
+// that were not passed to it (the runtime's own, if any).
+func refusedChild() {
+	files, err := ListenFDs(func(k string) string {
+		if k == "LISTEN_PID" {
+			return strconv.Itoa(os.Getpid())
+		}
+		return os.Getenv(k)
+	}, os.Getpid())
+	if err == nil {
+		fmt.Printf("ListenFDs accepted %d files\n", len(files))
+	} else {
+		fmt.Println("error:", err)
+	}
+	var own []string
+	for fd := 3; fd < 16; fd++ {
+		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil && fl&unix.FD_CLOEXEC != 0 {
+			own = append(own, strconv.Itoa(fd))
+		}
+	}
+	fmt.Printf("the process's own fds below 16: %v\n", own)
 }
 
 // listenFDsChild is the activated service: LISTEN_PID must be its own pid,
