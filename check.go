@@ -14,20 +14,22 @@ import (
 func checkCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "check",
-		Usage:     "validate a configuration and print it resolved; exit 0 when valid, 2 otherwise",
+		Usage:     "validate a configuration and print it resolved; exit 0 when it can run, 2 when it is wrong, 1 when this machine cannot run it",
 		ArgsUsage: "[-c pmux.toml] [run flags] [-- CMD [ARG...]]",
 		Flags:     runFlags(),
+		// Errors keep the kind they were made with (see exitError), so
+		// check exits as run would for the same configuration.
 		Action: func(c *cli.Context) error {
 			cfg, err := buildConfig(c)
 			if err != nil {
-				return usageError(err)
+				return err
 			}
 			if err := validateResolved(cfg); err != nil {
-				return usageError(err)
+				return err
 			}
 			out, err := cfg.MarshalTOML()
 			if err != nil {
-				return usageError(err)
+				return runtimeError(fmt.Errorf("print the resolved config: %w", err))
 			}
 			fmt.Fprint(c.App.Writer, string(out))
 			return nil

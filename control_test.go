@@ -661,13 +661,7 @@ func TestControlRefusesAnotherUser(t *testing.T) {
 	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidfile, "--", workerBin)
 	m.readyWorkers(1)
 	// pmuxBin's directory is private: nobody runs a copy.
-	bindir, err := os.MkdirTemp("", "pmuxbin")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(bindir) })
-	os.Chmod(bindir, 0o755)
-	bin := filepath.Join(bindir, "pmux")
+	bin := filepath.Join(publicTempDir(t), "pmux")
 	copyFile(t, pmuxBin, bin)
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	pmuxCtlAt(t, bin, cred, []string{env}, "status", pidArg(m.pid())).

@@ -17,14 +17,18 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-// Exit codes of SPEC §9.
+// Exit codes, the same whichever command meets the failure (README.md,
+// "Exit codes").
 const (
 	exitOK      = 0
-	exitRuntime = 1
-	exitUsage   = 2
+	exitRuntime = 1 // what was asked is valid, but this machine cannot do it
+	exitUsage   = 2 // what was asked is wrong: a flag, a value, a config file
 )
 
-// exitError carries the exit code a failure maps to.
+// exitError marks the kind of a failure where it is made, the one place
+// that knows whether the input or the machine is at fault: usageError or
+// runtimeError. Nothing re-marks an error on its way up, so check, run and
+// start, which resolve a configuration with the same code, agree.
 type exitError struct {
 	code int
 	err  error
@@ -57,14 +61,20 @@ func run(args []string) int {
 		return exitOK
 	}
 	fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
-	code := exitUsage
-	var ee *exitError
-	if errors.As(err, &ee) {
-		code = ee.code
-	}
+	code := exitCode(err)
 	// A daemonized master that failed to start tells its launcher why.
 	tellLauncher(fmt.Sprintf("exit %d %v", code, err))
 	return code
+}
+
+// exitCode maps a failure to its exit code. An error no one marked comes
+// from urfave/cli itself (an unknown command, say): a usage error.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitUsage
 }
 
 func newApp() *cli.App {

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,8 +94,23 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 	if mp.Env, err = workerBaseEnv(p); err != nil {
 		return nil, err
 	}
-	if mp.Path, err = lookCommand(p.Command[0], envValue(mp.Env, "PATH"), p.Chdir); err != nil {
+	who := workerRunner(mp.Credential, p.User)
+	path := envValue(mp.Env, "PATH")
+	if mp.Path, err = lookCommand(p.Command[0], path, p.Chdir, who); err != nil {
 		return nil, runtimeError(err)
+	}
+	// sh -c 'exec app …' (every Procfile entry that is one command) runs
+	// app: check it as well, or its failure would be sh's exit 126 or
+	// 127 on every respawn.
+	if prog, ok := shellExecTarget(p.Command); ok {
+		if _, err := lookCommand(prog, path, p.Chdir, who); err != nil {
+			return nil, runtimeError(err)
+		}
+	}
+	if mp.Credential != nil {
+		if err := checkSelfRunnable(who); err != nil {
+			return nil, runtimeError(err)
+		}
 	}
 	return r, nil
 }
@@ -170,45 +184,6 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// lookCommand resolves the program the workers run, with the workers' PATH
-// and working directory, so a typo fails the start instead of every spawn.
-func lookCommand(name, path, dir string) (string, error) {
-	if strings.Contains(name, "/") {
-		full := name
-		if !filepath.IsAbs(full) && dir != "" {
-			full = filepath.Join(dir, full)
-		}
-		if err := checkExecutable(full); err != nil {
-			return "", fmt.Errorf("command %s: %w", name, err)
-		}
-		return filepath.Abs(full)
-	}
-	for _, d := range filepath.SplitList(path) {
-		if d == "" {
-			d = "."
-		}
-		full := filepath.Join(d, name)
-		if checkExecutable(full) == nil {
-			return filepath.Abs(full)
-		}
-	}
-	return "", fmt.Errorf("command %q not found in PATH %q: install it, or give its full path", name, path)
-}
-
-func checkExecutable(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return unwrapPathError(err)
-	}
-	if fi.IsDir() {
-		return errors.New("is a directory, not a program")
-	}
-	if fi.Mode().Perm()&0o111 == 0 {
-		return errors.New("not executable: chmod +x it")
-	}
-	return nil
 }
 
 // credential resolves --user and --group. A user alone brings its primary

@@ -60,7 +60,7 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	}
 	cfg, err := build()
 	if err != nil {
-		return usageError(err)
+		return err // unmarked: a usage error, unless it says otherwise
 	}
 	setup := masterSetup{cfg: cfg, rebuild: build, activation: act}
 	adjust(&setup)
@@ -255,7 +255,10 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	}
 	defer stopWatching()
 	trimResidentBinary()
-	return mgr.Run(context.Background(), signals)
+	if err := mgr.Run(context.Background(), signals); err != nil {
+		return runtimeError(err)
+	}
+	return nil
 }
 
 func needsNotify(pools []manager.PoolConfig) bool {

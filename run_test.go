@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -387,6 +388,10 @@ func runPmux(t *testing.T, args ...string) (string, int) {
 	return stderr.String(), cmd.ProcessState.ExitCode()
 }
 
+// Bad input fails with one line and an exit code that says whose fault it
+// is (2: the input, 1: this machine), and leaves nothing behind. check
+// resolves a configuration as run does and must exit with the same code
+// for it (it binds nothing, so a busy port is run's alone).
 func TestBadInputFailsCleanly(t *testing.T) {
 	dir := t.TempDir()
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
@@ -396,57 +401,150 @@ func TestBadInputFailsCleanly(t *testing.T) {
 	defer busy.Close()
 	notExec := filepath.Join(dir, "script")
 	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	badConfig := filepath.Join(dir, "bad.toml")
+	os.WriteFile(badConfig, []byte("[[pool]]\nname = \"web\"\ncommand = [\"sleep\"]\nworkers = \"many\"\n"), 0o644)
+	private := privateProgram(t)
 	sock := filepath.Join(dir, "ok.sock")
 	pid := filepath.Join(dir, "pmux.pid")
 	cases := []struct {
-		name string
-		args []string
-		code int
-		says string
+		name    string
+		args    []string
+		code    int
+		says    string
+		runOnly bool
+		asRoot  bool // needs root, to hand the workers to nobody
 	}{
-		{"bad bind", []string{"-b", "tcp://nowhere:port"}, 2, "nowhere:port"},
-		{"port in use", []string{"-b", busy.Addr().String()}, 1, "address already in use"},
-		{"missing command", []string{"--", "no-such-command-xyz"}, 1, "no-such-command-xyz"},
-		{"not executable", []string{"--", notExec}, 1, "not executable"},
-		{"unreadable env file", []string{"--env-file", filepath.Join(dir, "missing.env")}, 1, "missing.env"},
-		{"bad duration", []string{"--graceful-timeout", "soon"}, 2, "graceful-timeout"},
-		{"bad signal", []string{"--stop-signal", "SIGNOPE"}, 2, "NOPE"},
-		{"bad workers", []string{"-w", "many"}, 2, "many"},
-		{"bad profile", []string{"--signals", "nginx"}, 2, "nginx"},
-		{"no command", nil, 2, "no command"},
+		{"bad bind", []string{"-b", "tcp://nowhere:port"}, 2, "nowhere:port", false, false},
+		{"port in use", []string{"-b", busy.Addr().String()}, 1, "address already in use", true, false},
+		{"missing command", []string{"--", "no-such-command-xyz"}, 1, "no-such-command-xyz", false, false},
+		{"missing program", []string{"--", filepath.Join(dir, "nothing-here")}, 1, "nothing-here: no such file", false, false},
+		{"not executable", []string{"--", notExec}, 1, "not executable", false, false},
+		{"permission denied", []string{"--user", "nobody", "--", private}, 1, "command " + private + ": permission denied", false, true},
+		{"unreadable env file", []string{"--env-file", filepath.Join(dir, "missing.env")}, 1, "missing.env", false, false},
+		{"bad duration", []string{"--graceful-timeout", "soon"}, 2, "graceful-timeout", false, false},
+		{"bad signal", []string{"--stop-signal", "SIGNOPE"}, 2, "NOPE", false, false},
+		{"bad workers", []string{"-w", "many"}, 2, "many", false, false},
+		{"bad profile", []string{"--signals", "nginx"}, 2, "nginx", false, false},
+		{"bad config file", []string{"-c", badConfig}, 2, "workers", false, false},
+		{"no command", nil, 2, "no command", false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"run", "-b", "unix:" + sock, "-p", pid}
-			cmdGiven := false
-			for _, a := range tc.args {
-				if a == "--" {
-					cmdGiven = true
+			if tc.asRoot && private == "" {
+				t.Skip("needs root and a user nobody (run the suite as root)")
+			}
+			commands := []string{"run", "check"}
+			if tc.runOnly {
+				commands = commands[:1]
+			}
+			for _, command := range commands {
+				args := []string{command, "-b", "unix:" + sock, "-p", pid}
+				cmdGiven := slices.Contains(tc.args, "--")
+				args = append(args, tc.args...)
+				if !cmdGiven && tc.name != "no command" && tc.name != "bad config file" {
+					args = append(args, "--", workerBin)
 				}
-			}
-			args = append(args, tc.args...)
-			if !cmdGiven && tc.name != "no command" {
-				args = append(args, "--", workerBin)
-			}
-			out, code := runPmux(t, args...)
-			if code != tc.code {
-				t.Errorf("exit %d, want %d; output %q", code, tc.code, out)
-			}
-			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if len(lines) != 1 || !strings.Contains(lines[0], tc.says) {
-				t.Errorf("want one line mentioning %q, got %q", tc.says, out)
-			}
-			if strings.Contains(out, "panic") || strings.Contains(out, "goroutine") {
-				t.Errorf("panicked: %s", out)
-			}
-			for _, left := range []string{sock, pid} {
-				if _, err := os.Stat(left); !os.IsNotExist(err) {
-					t.Errorf("%s left behind", left)
-					os.Remove(left)
+				out, code := runPmux(t, args...)
+				if code != tc.code {
+					t.Errorf("pmux %s: exit %d, want %d; output %q", command, code, tc.code, out)
+				}
+				lines := strings.Split(strings.TrimSpace(out), "\n")
+				if len(lines) != 1 || !strings.Contains(lines[0], tc.says) {
+					t.Errorf("pmux %s: want one line mentioning %q, got %q", command, tc.says, out)
+				}
+				if strings.Contains(out, "panic") || strings.Contains(out, "goroutine") {
+					t.Errorf("pmux %s panicked: %s", command, out)
+				}
+				for _, left := range []string{sock, pid} {
+					if _, err := os.Stat(left); !os.IsNotExist(err) {
+						t.Errorf("pmux %s left %s behind", command, left)
+						os.Remove(left)
+					}
 				}
 			}
 		})
 	}
+}
+
+// --user and a program that user cannot run: run, start (a Procfile entry
+// run through sh) and check refuse it at once with exit 1, naming it, as
+// they refuse a program no one can run; a reload that brings one in is
+// refused and the workers keep serving. Before, the workers crash-looped
+// with exit 127.
+func TestCommandOutOfTheWorkersUsersReach(t *testing.T) {
+	private := privateProgram(t)
+	if private == "" {
+		t.Skip("needs root and a user nobody (run the suite as root)")
+	}
+	// A program nobody may not execute, in a directory anyone may search.
+	ownerOnly := filepath.Join(publicTempDir(t), "app")
+	copyFile(t, workerBin, ownerOnly)
+	if err := os.Chmod(ownerOnly, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	procfile := filepath.Join(t.TempDir(), "Procfile")
+	os.WriteFile(procfile, []byte("web: "+private+" --flag\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"run, a directory it cannot search", []string{"run", "--user", "nobody", "-b", "127.0.0.1:0", "--", private}, "cannot search"},
+		{"run, a file it cannot execute", []string{"run", "--user", "nobody", "-b", "127.0.0.1:0", "--", ownerOnly}, "cannot execute it"},
+		{"check", []string{"check", "--user", "nobody", "--", private}, "cannot search"},
+		{"start", []string{"start", "-f", procfile, "--user", "nobody", "-b", "127.0.0.1:0"}, "cannot search"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := runPmux(t, tc.args...)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], ": permission denied: user nobody "+tc.says) {
+				t.Errorf("exit %d, output %q; want exit 1 and one line: permission denied, user nobody %s", code, out, tc.says)
+			}
+		})
+	}
+
+	t.Run("reload", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "pmux.toml")
+		pool := "[[pool]]\nname = \"web\"\ncommand = [%q]\nworkers = 2\nuser = \"nobody\"\nbind = [\"tcp://127.0.0.1:0\"]\n"
+		writeConfig(t, path, fmt.Sprintf(pool, workerBin))
+		m := startMaster(t, startOpts{}, "run", "-c", path)
+		workers := pidsOf(m.readyWorkers(2))
+		writeConfig(t, path, fmt.Sprintf(pool, private))
+		m.signal(syscall.SIGHUP)
+		failed := m.waitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
+		if msg := fmt.Sprint(failed["error"]); !strings.Contains(msg, "command "+private+": permission denied") {
+			t.Errorf("reload refused with %q, want the command named and permission denied", msg)
+		}
+		if n := len(m.events("generation_started")); n != 0 {
+			t.Errorf("%d generations started from a command nobody cannot run", n)
+		}
+		reportsFrom(t, newClient("tcp", m.addr()), 2)
+		for _, pid := range workers {
+			if !alive(pid) {
+				t.Errorf("worker %d stopped after a refused reload", pid)
+			}
+		}
+	})
+}
+
+// privateProgram copies the test worker into a directory only root may
+// search, and returns its path; "" unless the tests run as root and the
+// machine has a user nobody, who then cannot run it.
+func privateProgram(t *testing.T) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return ""
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		return ""
+	}
+	dir := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "app")
+	copyFile(t, workerBin, path)
+	return path
 }
 
 func TestEnvChdirAndEnvFile(t *testing.T) {
