@@ -618,9 +618,10 @@ func TestFaultWorkerOutputToABrokenPipe(t *testing.T) {
 }
 
 // EMFILE on the master: with its open-files limit lowered at runtime to
-// what it holds, the workers TTIN asks for cannot start. pmux says why in
-// one line, keeps serving with the workers it has, does not spin, and once
-// the limit is back starts what was missing.
+// what it holds, the workers TTIN asks for cannot start. pmux says why,
+// naming the limit and how to raise it, once per backoff step of each slot
+// (never at once again, never in a tight loop), keeps serving with the
+// workers it has, and once the limit is back starts what was missing.
 func TestFaultEMFILEOnTheMaster(t *testing.T) {
 	t.Parallel()
 	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", workerBin)
@@ -646,6 +647,8 @@ func TestFaultEMFILEOnTheMaster(t *testing.T) {
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, nil, &old); err != nil {
 		t.Fatal(err)
 	}
+	// Lowering another process's soft limit needs the same user (or
+	// CAP_SYS_RESOURCE): refused only in an odd sandbox.
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(lowest), Max: old.Max}, nil); err != nil {
 		t.Skipf("cannot lower the master's open-files limit: %v", err)
 	}
@@ -654,15 +657,31 @@ func TestFaultEMFILEOnTheMaster(t *testing.T) {
 		m.signal(syscall.SIGTTIN)
 		m.waitEvents("pool_scaled", i, 10*time.Second, nil)
 	}
-	failed := m.waitEvents("worker_start_failed", 1, 10*time.Second, nil)[0]
-	if msg := fmt.Sprint(failed["error"]); !strings.Contains(msg, "too many open files") {
-		t.Errorf("start failure says %q, want the cause (too many open files)", msg)
+	// Three failures per missing slot show the backoff at work.
+	failed := m.waitEvents("worker_start_failed", 6, 10*time.Second, nil)
+	wantMsg := []string{"too many open files", fmt.Sprintf("open-files limit (%d)", lowest), "ulimit -n", "LimitNOFILE="}
+	for _, msg := range wantMsg {
+		if got := fmt.Sprint(failed[0]["error"]); !strings.Contains(got, msg) {
+			t.Errorf("start failure says %q, want %q in it", got, msg)
+		}
 	}
-	time.Sleep(1500 * time.Millisecond)
+	// Each failure of a slot comes no sooner than the backoff the one
+	// before it announced; the log's times are to the millisecond.
+	last := map[int]map[string]any{}
+	for _, e := range failed {
+		if intField(e, "respawn_in_ms") <= 0 {
+			t.Errorf("start failure retried at once: %v", e)
+		}
+		slot := intField(e, "slot")
+		if prev := last[slot]; prev != nil {
+			gap := logTime(t, e).Sub(logTime(t, prev))
+			if wait := time.Duration(intField(prev, "respawn_in_ms")) * time.Millisecond; gap < wait-time.Millisecond {
+				t.Errorf("slot %d failed again %v after announcing a %v backoff", slot, gap, wait)
+			}
+		}
+		last[slot] = e
+	}
 	reportsFrom(t, newClient("tcp", addr), 2) // still serving with what it has
-	if n := len(m.events("worker_start_failed")); n > 20 {
-		t.Errorf("%d start failures in 1.5 s: the master spins instead of backing off", n)
-	}
 	if !alive(pid) {
 		t.Fatalf("the master died of EMFILE; log:\n%s", m.dump())
 	}
@@ -675,6 +694,57 @@ func TestFaultEMFILEOnTheMaster(t *testing.T) {
 	m.readyWorkers(4)
 	reportsFrom(t, newClient("tcp", addr), 4)
 	t.Logf("%d start failures while at the limit", len(m.events("worker_start_failed")))
+}
+
+// logTime is when a log entry was written.
+func logTime(t *testing.T, e map[string]any) time.Time {
+	t.Helper()
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(e["time"]))
+	if err != nil {
+		t.Fatalf("log entry %v: time: %v", e, err)
+	}
+	return at
+}
+
+// EMFILE at start: more workers than the open-files limit leaves room for
+// fail the start (exit 1) with one line naming the limit and how to raise
+// it; the workers already started are stopped, nothing is retried, and no
+// pidfile or socket file is left. "At start" is the first generation of
+// the master's start.
+func TestFaultEMFILEAtStartFailsTheStart(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	sock, pidfile := filepath.Join(dir, "web.sock"), filepath.Join(dir, "pmux.pid")
+	// A worker costs the master at least its output pipe: 32 of them
+	// cannot fit under 24 descriptors.
+	limited := startOpts{wrap: []string{"/bin/sh", "-c", `ulimit -n 24 && exec "$0" "$@"`}}
+	m := startMaster(t, limited, "run", "-w", "32", "-b", "unix:"+sock, "-p", pidfile, "--", workerBin)
+	if code := m.wait(60 * time.Second); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	raw := m.events("raw")
+	if len(raw) != 1 {
+		t.Fatalf("want one error line, got %d; log:\n%s", len(raw), m.dump())
+	}
+	msg := fmt.Sprint(raw[0]["message"])
+	for _, want := range []string{"pmux: ", "too many open files", "open-files limit (24)", "ulimit -n", "LimitNOFILE="} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q lacks %q", msg, want)
+		}
+	}
+	if n := len(m.events("worker_start_failed")); n != 0 {
+		t.Errorf("%d start failures logged for retry, want none: the start failed", n)
+	}
+	started := m.workerPids()
+	for _, pid := range started {
+		waitGone(t, pid, 5*time.Second)
+	}
+	for _, left := range []string{sock, pidfile} {
+		if _, err := os.Stat(left); !os.IsNotExist(err) {
+			t.Errorf("%s left behind", left)
+		}
+	}
+	t.Logf("%d of 32 workers had started before the limit; %s", len(started), msg)
 }
 
 // 10,000 signals in random order (HUP, TTIN, TTOU, USR1, PWR): whatever

@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/spawn"
 )
 
@@ -60,6 +61,9 @@ func run(args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	// Any open-files limit met on the way out of a start is named, with how
+	// to raise it, wherever it was met.
+	err = manager.ExplainLimit(err)
 	fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
 	code := exitCode(err)
 	// A daemonized master that failed to start tells its launcher why.

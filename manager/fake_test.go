@@ -90,9 +90,14 @@ type fakeSpawner struct {
 	nextPid int
 	exits   []spawn.Exit
 	failing bool
-	live    map[int]bool
-	calls   chan call
-	child   chan os.Signal
+	// failWith, when set, fails every start once okStarts have succeeded;
+	// attempts counts every start asked for, failed or not.
+	failWith error
+	okStarts int
+	attempts int
+	live     map[int]bool
+	calls    chan call
+	child    chan os.Signal
 }
 
 func newFakeSpawner() *fakeSpawner {
@@ -102,9 +107,14 @@ func newFakeSpawner() *fakeSpawner {
 func (f *fakeSpawner) Start(spec spawn.Spec) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.attempts++
 	if f.failing {
 		return 0, syscall.ENOENT
 	}
+	if f.failWith != nil && f.okStarts <= 0 {
+		return 0, f.failWith
+	}
+	f.okStarts--
 	f.nextPid++
 	f.live[f.nextPid] = true
 	f.calls <- call{start: true, pid: f.nextPid, spec: spec}
@@ -155,9 +165,15 @@ type harness struct {
 
 func newHarness(t *testing.T, profile signalmap.Profile, pools ...PoolConfig) *harness {
 	t.Helper()
+	return newHarnessWith(t, newFakeSpawner(), profile, pools...)
+}
+
+// newHarnessWith runs the Manager over sp, set up by the test beforehand.
+func newHarnessWith(t *testing.T, sp *fakeSpawner, profile signalmap.Profile, pools ...PoolConfig) *harness {
+	t.Helper()
 	h := &harness{
 		t:       t,
-		sp:      newFakeSpawner(),
+		sp:      sp,
 		clock:   &fakeClock{now: time.Unix(1_000_000, 0)},
 		signals: make(chan os.Signal, 16),
 		notify:  make(chan NotifyMessage, 16),

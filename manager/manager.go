@@ -144,6 +144,11 @@ type Manager struct {
 	// What pmux last told its supervisor, so each state is sent once.
 	announcedReady bool
 	reloading      bool
+
+	// booting is true while Run starts the first generation; bootErr is
+	// the first worker of it that could not be started.
+	booting bool
+	bootErr error
 }
 
 // New prepares a Manager; nothing starts until Run.
@@ -179,18 +184,31 @@ func New(opts Options) *Manager {
 // Run starts the workers and supervises them until a stop completes or ctx
 // is cancelled (which stops gracefully). It returns once every worker has
 // exited.
+//
+// A worker of the first generation that cannot be started (the spawn
+// itself fails: EMFILE, a working directory the user cannot enter) fails
+// the start: the workers already started are stopped quickly and Run
+// returns that error, so no half-started master serves on. Later, the
+// same failure is retried with backoff and the master serves with the
+// workers it has.
 func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 	defer m.joinPumps()
 	defer m.helpers.Wait()
 	defer m.sockChecks.Wait()
 	defer close(m.done)
 	m.log.Info().Str("event", "master_started").Int("pid", m.opts.MasterPID).Msg("master started")
+	m.booting = true
 	for _, p := range m.pools {
 		m.reconcile(p)
 	}
-	m.armRSSCheck()
-	m.pingSupervisor()
-	m.updateSupervisor()
+	m.booting = false
+	if m.bootErr != nil {
+		m.stopAll(true)
+	} else {
+		m.armRSSCheck()
+		m.pingSupervisor()
+		m.updateSupervisor()
+	}
 	ctxDone := ctx.Done()
 	var parentExited <-chan struct{}
 	if m.opts.Upgrade != nil && m.upgrade.parent != 0 {
@@ -218,7 +236,7 @@ func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 	}
 	m.beforeExit()
 	m.log.Info().Str("event", "master_stopped").Msg("every worker has exited")
-	return nil
+	return m.bootErr
 }
 
 func (m *Manager) finished() bool {

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -159,6 +160,9 @@ func (m *Manager) reconcile(p *pool) {
 }
 
 func (m *Manager) startWorker(p *pool, s *slot) {
+	if m.bootErr != nil {
+		return // the start failed: nothing more starts, Run stops the rest
+	}
 	cfg := p.cfg
 	spec := spawn.Spec{
 		Path:              cfg.Path,
@@ -233,12 +237,27 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 }
 
 // startFailed treats a worker that could not even be started like one that
-// crashed at once, so a vanished command backs off instead of spinning.
+// crashed, so a vanished command backs off instead of spinning; but never
+// retried at once, since what failed a start a moment ago (a limit, a
+// missing directory) is still there. In the first generation of the
+// master's start it fails the start instead: see Run.
 func (m *Manager) startFailed(p *pool, s *slot, err error) {
+	err = ExplainLimit(err)
+	if m.booting {
+		running := 0
+		for _, x := range p.slots {
+			running += len(x.workers)
+		}
+		m.bootErr = fmt.Errorf("start pool %s: worker %d (%d of %d running): %w", p.cfg.Name, s.index, running, p.target, err)
+		return
+	}
 	m.opts.Observer.WorkerExited(p.cfg.Name, "start_failed")
 	s.restarts++
 	s.lastExit = "start failed"
 	delay := m.nextBackoff(s, 0)
+	if delay == 0 {
+		delay = m.nextBackoff(s, 0)
+	}
 	m.log.Error().Str("event", "worker_start_failed").Str("pool", p.cfg.Name).Int("slot", s.index).
 		Err(err).Dur("respawn_in_ms", delay).Msg("could not start worker")
 	m.scheduleRespawn(p, s, delay)
