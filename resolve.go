@@ -95,6 +95,11 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 		return nil, err
 	}
 	who := workerRunner(mp.Credential, p.User)
+	if p.Chdir != "" {
+		if err := checkWorkDir(p.Chdir, who); err != nil {
+			return nil, runtimeError(fmt.Errorf("--chdir %s: %w", p.Chdir, err))
+		}
+	}
 	path := envValue(mp.Env, "PATH")
 	if mp.Path, err = lookCommand(p.Command[0], path, p.Chdir, who); err != nil {
 		return nil, runtimeError(err)

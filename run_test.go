@@ -421,6 +421,8 @@ func TestBadInputFailsCleanly(t *testing.T) {
 		{"not executable", []string{"--", notExec}, 1, "not executable", false, false},
 		{"permission denied", []string{"--user", "nobody", "--", private}, 1, "command " + private + ": permission denied", false, true},
 		{"unreadable env file", []string{"--env-file", filepath.Join(dir, "missing.env")}, 1, "missing.env", false, false},
+		{"missing working directory", []string{"--chdir", filepath.Join(dir, "nowhere")}, 1, "--chdir " + filepath.Join(dir, "nowhere") + ": no such file", false, false},
+		{"working directory out of reach", []string{"--user", "nobody", "--chdir", filepath.Dir(private)}, 1, "--chdir " + filepath.Dir(private) + ": permission denied", false, true},
 		{"bad duration", []string{"--graceful-timeout", "soon"}, 2, "graceful-timeout", false, false},
 		{"bad signal", []string{"--stop-signal", "SIGNOPE"}, 2, "NOPE", false, false},
 		{"bad workers", []string{"-w", "many"}, 2, "many", false, false},

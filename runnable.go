@@ -129,6 +129,18 @@ func checkRunnable(full string, who runner) error {
 	if fi.Mode().Perm()&0o111 == 0 {
 		return errors.New("not executable: chmod +x it")
 	}
+	if who.uid == 0 {
+		return nil // root searches every directory; any x bit lets it execute
+	}
+	if err := who.reach(full); err != nil {
+		return err
+	}
+	return who.may(full, "execute", "it")
+}
+
+// reach checks that who may search every directory above full, as written
+// and, when a symbolic link leads elsewhere, above its target.
+func (r runner) reach(full string) error {
 	dirs := parentDirs(full)
 	if real, err := filepath.EvalSymlinks(full); err == nil && real != full {
 		for _, d := range parentDirs(real) {
@@ -137,15 +149,35 @@ func checkRunnable(full string, who runner) error {
 			}
 		}
 	}
-	if who.uid == 0 {
-		return nil // root searches every directory; any x bit lets it execute
-	}
 	for _, d := range dirs {
-		if err := who.may(d, "search", d); err != nil {
+		if err := r.may(d, "search", d); err != nil {
 			return err
 		}
 	}
-	return who.may(full, "execute", "it")
+	return nil
+}
+
+// checkWorkDir says why who cannot work in dir (--chdir), which the spawn
+// would otherwise report as the program failing to start.
+func checkWorkDir(dir string, who runner) error {
+	full, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	fi, err := os.Stat(full)
+	if err != nil {
+		return unwrapPathError(err)
+	}
+	if !fi.IsDir() {
+		return errors.New("not a directory")
+	}
+	if who.uid == 0 {
+		return nil
+	}
+	if err := who.reach(full); err != nil {
+		return err
+	}
+	return who.may(full, "search", full)
 }
 
 // parentDirs lists the directories above full, from the root down.
