@@ -29,9 +29,12 @@
 //     flag would reach every worker through the shared description; this
 //     package uses raw syscalls instead, and the master must never hand a
 //     listener's File to the net package.
-//   - Call ListenFDs and Open before anything else opens a descriptor:
-//     LISTEN_FDS and fd://N name descriptors by number, and a number the
-//     process reused for something else would be adopted or closed.
+//   - Call ListenFDs before anything marks inherited descriptors
+//     close-on-exec: that flag is how it tells the sockets passed to pmux
+//     from files the process opened itself (the Go runtime's, before main,
+//     at the numbers a short LISTEN_FDS leaves free). fd://N has no such
+//     check: Open it before anything else opens a descriptor, since a
+//     number reused for something else would be adopted.
 //   - Open adopts duplicates of OpenOptions files; the caller still closes
 //     the originals, which are not close-on-exec when inherited across exec.
 //   - An inherited unix listener unlinks its path on Close; a master whose
