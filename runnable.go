@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,8 +27,8 @@ import (
 var errPermission = errors.New("permission denied")
 
 // commandError says why the workers' program cannot run: it is missing, is
-// no program, or is out of the workers' user's reach. exitCode maps it to
-// a runtime failure, whichever command met it.
+// no program, or is out of the workers' user's reach. resolvePool marks it
+// a runtime failure, for check as for run.
 type commandError struct {
 	name string // as configured
 	err  error
@@ -46,29 +47,27 @@ type runner struct {
 // workerRunner is the user of workers started with cred (nil: pmux's own).
 func workerRunner(cred *syscall.Credential, userName string) runner {
 	if cred == nil {
-		r := runner{uid: uint32(os.Geteuid()), gids: []uint32{uint32(os.Getegid())}}
-		if groups, err := os.Getgroups(); err == nil {
-			for _, g := range groups {
-				r.gids = append(r.gids, uint32(g))
-			}
-		}
-		r.desc = "uid " + strconv.Itoa(int(r.uid))
-		return r
+		uid := uint32(os.Geteuid())
+		return runner{uid: uid, gids: append([]uint32{uint32(os.Getegid())}, ownGroups()...), desc: "uid " + strconv.Itoa(int(uid))}
 	}
-	r := runner{uid: cred.Uid, gids: append([]uint32{cred.Gid}, cred.Groups...)}
+	r := runner{uid: cred.Uid, gids: append([]uint32{cred.Gid}, cred.Groups...), desc: "uid " + strconv.Itoa(int(cred.Uid))}
 	if cred.NoSetGroups {
-		// The workers keep pmux's own supplementary groups.
-		if groups, err := os.Getgroups(); err == nil {
-			for _, g := range groups {
-				r.gids = append(r.gids, uint32(g))
-			}
-		}
+		r.gids = append(r.gids, ownGroups()...) // the workers keep pmux's
 	}
-	r.desc = "uid " + strconv.Itoa(int(r.uid))
 	if userName != "" {
 		r.desc = "user " + userName
 	}
 	return r
+}
+
+// ownGroups are pmux's supplementary groups.
+func ownGroups() []uint32 {
+	groups, _ := os.Getgroups()
+	out := make([]uint32, len(groups))
+	for i, g := range groups {
+		out[i] = uint32(g)
+	}
+	return out
 }
 
 // lookCommand resolves the program the workers run, with the workers' PATH
@@ -104,7 +103,7 @@ func lookCommand(name, path, dir string, who runner) (string, error) {
 		if err == nil {
 			return full, nil
 		}
-		if denied == nil && errors.Is(err, errPermission) {
+		if denied == nil && (errors.Is(err, errPermission) || errors.Is(err, fs.ErrPermission)) {
 			denied = fmt.Errorf("%s: %w", full, err)
 		}
 	}
