@@ -72,7 +72,7 @@ func poolFlags() []poolFlag {
 		durationFlag("boot-timeout", "kill a worker not ready after `DUR`", "60s", func(p *config.Pool) *config.Duration { return &p.BootTimeout }),
 		durationFlag("graceful-timeout", "graceful stop: KILL a worker after `DUR`", "30s", func(p *config.Pool) *config.Duration { return &p.GracefulTimeout }),
 		durationFlag("quick-timeout", "quick stop: KILL a worker after `DUR`", "5s", func(p *config.Pool) *config.Duration { return &p.QuickTimeout }),
-		durationFlag("watchdog", "kill a worker silent for `DUR` (it sends WATCHDOG=1)", "off", func(p *config.Pool) *config.Duration { return &p.Watchdog }),
+		durationFlag("watchdog", "kill a worker that sends no WATCHDOG=1 for `DUR` (any --ready mode)", "off", func(p *config.Pool) *config.Duration { return &p.Watchdog }),
 		durationFlag("max-lifetime", "replace a worker older than `DUR` (with jitter)", "off", func(p *config.Pool) *config.Duration { return &p.MaxLifetime }),
 		stringFlag("max-rss", "replace a worker whose resident size passes `SIZE` (512MB, 1GiB)", "off",
 			func(p *config.Pool, v string) error { return p.MaxRSS.UnmarshalText([]byte(v)) }),

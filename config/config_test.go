@@ -333,8 +333,8 @@ func TestParse(t *testing.T) {
 			toml: "[[pool]]\ncommand = [\"x\"]\nworkers = -1\n[log]\nlevel = \"nope\"\n",
 			err:  &want{line: 3, key: "pool[0].workers"}},
 		{name: "inline pools see defaults written after them",
-			toml: "pool = [{ command = [\"x\"] }]\nwatchdog = \"1s\"\n",
-			err:  &want{line: 2, key: "pool[0].watchdog", msg: `needs ready = "notify"`}},
+			toml: "pool = [{ name = \"a\", command = [\"x\"] }, { name = \"b\", command = [\"x\"] }]\nbind = [\"127.0.0.1:1\"]\n",
+			err:  &want{line: 2, key: "pool[1].bind", is: ErrDuplicate, msg: `also bound by pool "a"`}},
 		{name: "error inside an inline pool", toml: "pool = [\n  { command = [\"a\"] },\n  { command = [\"b\"], workers = \"x\" },\n]\n",
 			err: &want{line: 3, key: "pool[1].workers", is: ErrType}},
 		{name: "inherited bad value is reported at the top level",
@@ -423,7 +423,11 @@ func TestValidate(t *testing.T) {
 		{"override empty action", func(c *Config) { c.SignalOverrides = map[string]string{"HUP": ""} }, "signals.HUP", "action must not be empty"},
 		{"env with =", func(c *Config) { c.Pools[0].Env = map[string]string{"A=B": "c"} }, `pool[0].env."A=B"`, "must not contain '='"},
 		{"umask", func(c *Config) { c.Pools[0].Umask = "8" }, "pool[0].umask", "octal"},
-		{"watchdog needs notify", func(c *Config) { c.Pools[0].Watchdog = sec(1) }, "pool[0].watchdog", `needs ready = "notify"`},
+		{"watchdog with ready none", func(c *Config) { c.Pools[0].Watchdog = sec(1) }, "", ""},
+		{"watchdog with delay", func(c *Config) {
+			c.Pools[0].Watchdog = sec(1)
+			c.Pools[0].Ready = Ready{Mode: ReadyDelay, Delay: 2 * time.Second}
+		}, "", ""},
 		{"watchdog with notify", func(c *Config) { c.Pools[0].Watchdog = sec(1); c.Pools[0].Ready.Mode = ReadyNotify }, "", ""},
 		{"duplicate names", func(c *Config) { c.Pools = append(c.Pools, c.Pools[0].Clone()) }, "pool[1].name", `pool name "web" is also used by pool[0]`},
 		{"shared bind", func(c *Config) {

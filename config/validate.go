@@ -65,10 +65,6 @@ func (c *Config) validate(ix lineIndex) error {
 				return fail(key, lineKeys(f.key), err)
 			}
 		}
-		if p.Watchdog > 0 && p.Ready.Mode != ReadyNotify {
-			return fail(joinKey(pk, "watchdog"), lineKeys("watchdog"),
-				fmt.Errorf("needs ready = \"notify\": WATCHDOG=1 arrives on the notify socket (ready is %q)", p.Ready.String()))
-		}
 		if j, dup := names[p.Name]; dup {
 			return fail(joinKey(pk, "name"), lineKeys("name"), kindf(ErrDuplicate,
 				fmt.Sprintf("pool name %q is also used by pool[%d]; give every pool a unique name (an unnamed pool is %q)", p.Name, j, DefaultPool().Name)))

@@ -39,6 +39,8 @@ func (m *Manager) handleNotify(msg NotifyMessage) {
 		w.stopTimers()
 		m.markReady(w)
 	}
+	// Any ping counts, before readiness too and whatever --ready is: a
+	// worker under --ready none or delay talks to the same socket.
 	if msg.Fields["WATCHDOG"] == "1" || msg.Fields["READY"] == "1" {
 		m.armWatchdog(w)
 	}

@@ -279,6 +279,13 @@ func (m *Manager) pump(r *os.File, p *pool, slot, pid int) {
 
 func (m *Manager) markReady(w *worker) {
 	w.state = ready
+	// The watchdog runs from readiness, as systemd's WatchdogSec= runs from
+	// the end of start-up, whatever --ready is: a worker that never pings
+	// is killed one period after it counts as ready. One that pinged
+	// earlier is already being watched.
+	if w.watchdog == nil {
+		m.armWatchdog(w)
+	}
 	m.log.Info().Str("event", "worker_ready").Str("pool", w.pool.cfg.Name).Int("slot", w.slot.index).
 		Int("pid", w.pid).Int("gen", w.generation).Dur("boot_ms", m.clock.Now().Sub(w.started)).Msg("worker ready")
 	m.armLifetime(w)
