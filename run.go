@@ -201,12 +201,16 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		defer outputFile.Close()
 	}
 
+	// Closed after the manager returns: it flushes the last states (an old
+	// master's MAINPID=) before this process exits, within a bound.
+	supervisor := manager.NewSupervisorNotifier(os.Getenv("NOTIFY_SOCKET"), log)
+	defer supervisor.Close()
 	opts := manager.Options{
 		Log:                  log,
 		Signals:              sigmap,
 		MasterPID:            pid,
 		ChildExited:          children,
-		Supervisor:           manager.SupervisorNotifier(os.Getenv("NOTIFY_SOCKET")),
+		Supervisor:           supervisor.Func(),
 		SupervisorWatchdog:   manager.SupervisorWatchdog(os.Getenv, os.Getpid(), os.Getppid()),
 		Output:               output,
 		ReopenLogs:           reopener(logFile, outputFile),

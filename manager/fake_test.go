@@ -171,6 +171,13 @@ func newHarness(t *testing.T, profile signalmap.Profile, pools ...PoolConfig) *h
 // newHarnessWith runs the Manager over sp, set up by the test beforehand.
 func newHarnessWith(t *testing.T, sp *fakeSpawner, profile signalmap.Profile, pools ...PoolConfig) *harness {
 	t.Helper()
+	return newHarnessOpts(t, sp, profile, nil, pools...)
+}
+
+// newHarnessOpts is newHarnessWith with adjust applied to the options
+// before the manager is created.
+func newHarnessOpts(t *testing.T, sp *fakeSpawner, profile signalmap.Profile, adjust func(*Options), pools ...PoolConfig) *harness {
+	t.Helper()
 	h := &harness{
 		t:       t,
 		sp:      sp,
@@ -197,7 +204,7 @@ func newHarnessWith(t *testing.T, sp *fakeSpawner, profile signalmap.Profile, po
 			pools[i].Name = "web"
 		}
 	}
-	h.m = New(Options{
+	opts := Options{
 		Log:                zerolog.New(zerolog.NewTestWriter(t)),
 		Spawner:            h.sp,
 		Clock:              h.clock,
@@ -209,7 +216,11 @@ func newHarnessWith(t *testing.T, sp *fakeSpawner, profile signalmap.Profile, po
 		NotifySocket:       "@test",
 		Supervisor:         func(s string) { h.sup <- s },
 		StopWorkersAllowed: true,
-	})
+	}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	h.m = New(opts)
 	go func() {
 		h.err = h.m.Run(context.Background(), h.signals)
 		close(h.done)

@@ -173,9 +173,29 @@ func (m *Manager) parentMasterExited() {
 			m.log.Error().Str("event", "pidfile_takeover_failed").Err(err).Msg("could not take over the pidfile")
 		}
 	}
-	if m.opts.Supervisor != nil {
-		m.opts.Supervisor("MAINPID=" + strconv.Itoa(m.opts.MasterPID))
+	m.takeOverSupervisor()
+}
+
+// takeOverSupervisor runs once this master is the supervisor's main pid:
+// the old master told systemd MAINPID=<this one> and exited. Under
+// NotifyAccess=main (systemd's default for Type=notify) systemd dropped
+// every datagram this master sent while it was not the main pid, so its
+// READY=1 and STATUS= are sent again, after the MAINPID= that covers an
+// old master that died before it could say it. One that is not ready yet
+// says READY=1 when it is, as at any start.
+func (m *Manager) takeOverSupervisor() {
+	if m.opts.Supervisor == nil {
+		return
 	}
+	m.opts.Supervisor("MAINPID=" + strconv.Itoa(m.opts.MasterPID))
+	if m.phase != running {
+		return
+	}
+	if m.announcedReady && !m.reloading {
+		m.opts.Supervisor("READY=1\nSTATUS=" + m.summary())
+		return
+	}
+	m.opts.Supervisor("STATUS=" + m.summary())
 }
 
 // beforeExit runs as the last worker has gone: an old master hands the
