@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,7 +20,9 @@ type NotifySocket struct {
 	conn     *net.UnixConn
 	addr     string
 	messages chan NotifyMessage
+	quit     chan struct{} // closed by Close: the reader stops waiting on the loop
 	wg       sync.WaitGroup
+	once     sync.Once
 }
 
 // ListenNotify opens the socket and starts its reader.
@@ -46,7 +49,7 @@ func ListenNotify() (*NotifySocket, error) {
 		conn.Close()
 		return nil, fmt.Errorf("notify socket %s: enable SO_PASSCRED: %w", addr, err)
 	}
-	n := &NotifySocket{conn: conn, addr: addr, messages: make(chan NotifyMessage, 64)}
+	n := &NotifySocket{conn: conn, addr: addr, messages: make(chan NotifyMessage, 64), quit: make(chan struct{})}
 	n.wg.Add(1)
 	go n.read()
 	return n, nil
@@ -58,10 +61,18 @@ func (n *NotifySocket) Addr() string { return n.addr }
 // Messages delivers each datagram that carried its sender's credentials.
 func (n *NotifySocket) Messages() <-chan NotifyMessage { return n.messages }
 
-// Close stops the reader and waits for it.
+// Close stops the reader and waits for it. The reader may be blocked in
+// a read (the deadline and the close end it) or on handing a datagram to a
+// loop that has already returned (quit ends that), so Close never waits on
+// workers or on the loop.
 func (n *NotifySocket) Close() error {
-	err := n.conn.Close()
-	n.wg.Wait()
+	var err error
+	n.once.Do(func() {
+		close(n.quit)
+		_ = n.conn.SetReadDeadline(time.Now())
+		err = n.conn.Close()
+		n.wg.Wait()
+	})
 	return err
 }
 
@@ -72,7 +83,7 @@ func (n *NotifySocket) read() {
 	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
 	for {
 		nb, noob, _, _, err := n.conn.ReadMsgUnix(buf, oob)
-		if errors.Is(err, net.ErrClosed) {
+		if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return
 		}
 		if err != nil {
@@ -82,7 +93,11 @@ func (n *NotifySocket) read() {
 		if !ok {
 			continue // no credentials: the sender cannot be trusted to be a worker
 		}
-		n.messages <- NotifyMessage{Pid: pid, Fields: ParseNotify(buf[:nb])}
+		select {
+		case n.messages <- NotifyMessage{Pid: pid, Fields: ParseNotify(buf[:nb])}:
+		case <-n.quit:
+			return
+		}
 	}
 }
 
