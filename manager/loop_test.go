@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"errors"
 	"net"
 	"os"
@@ -248,5 +249,73 @@ func TestSupervisorNotifierCloseIsBoundedWhenStalled(t *testing.T) {
 	t.Logf("Close with a stalled supervisor took %v (flush bound %v)", time.Since(began).Round(time.Millisecond), supervisorFlushTimeout)
 	if d := n.dropped.Load(); d != 2 {
 		t.Errorf("%d states counted as dropped, want the 2 sent", d)
+	}
+}
+
+// procRead is one hanging /proc read of the fake RSS reader: it returns
+// once the test closes gate.
+type procRead struct {
+	pid  int
+	gate chan struct{}
+}
+
+// /proc reads for a status never run on the loop: while they hang, the
+// loop handles TTIN and TTOU, and the master stops without waiting for a
+// status request that is still reading.
+func TestStatusReadsProcOffTheLoop(t *testing.T) {
+	reads := make(chan procRead, 16)
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
+		o.RSS = func(pid int) (int64, error) {
+			r := procRead{pid, make(chan struct{})}
+			reads <- r
+			<-r.gate
+			return 4096, nil
+		}
+	}, PoolConfig{Workers: 1})
+	first := h.expectStart().pid
+	nextRead := func(what string) procRead {
+		t.Helper()
+		select {
+		case r := <-reads:
+			return r
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s never read a worker's size", what)
+			return procRead{}
+		}
+	}
+	// status_dump (PWR): its read hangs, the loop goes on.
+	if err := h.m.Do(context.Background(), signalmap.StatusDump); err != nil {
+		t.Fatal(err)
+	}
+	dump := nextRead("status_dump")
+	h.signals <- syscall.SIGTTIN
+	second := h.expectStart().pid
+	// A status request: its read hangs too, on the caller's goroutine.
+	got := make(chan Status, 1)
+	go func() {
+		st, err := h.m.Status(context.Background())
+		if err != nil {
+			t.Errorf("Status: %v", err)
+		}
+		got <- st
+	}()
+	status := nextRead("the status request")
+	h.signals <- syscall.SIGTTOU
+	h.expectSignal(second, syscall.SIGTERM)
+	h.sp.exit(second, 0, 0)
+	// The dump ends (the loop joins it as it returns); the status request
+	// still hangs while the master stops.
+	close(dump.gate)
+	h.signals <- syscall.SIGINT
+	h.expectSignal(first, syscall.SIGINT)
+	h.sp.exit(first, 0, 0)
+	if err := h.finished(); err != nil {
+		t.Fatal(err)
+	}
+	close(status.gate)
+	close(nextRead("the status request's second worker").gate)
+	st := <-got
+	if ws := st.Pools[0].Workers; len(ws) != 2 || ws[0].RSS != 4096 || ws[1].RSS != 4096 {
+		t.Errorf("status workers %+v, want both with the size read off the loop", ws)
 	}
 }

@@ -102,6 +102,9 @@ type Options struct {
 	ReleaseListener func(*sockets.Listener)
 	// Observer is told of spawns, exits and generations; nil for none.
 	Observer Observer
+	// RSS reads a worker's resident size from /proc; nil uses spawn.RSS.
+	// It is called off the loop only.
+	RSS func(pid int) (int64, error)
 	// EscalateRepeatedStop turns a second graceful stop into a quick one.
 	EscalateRepeatedStop bool
 	// StopWorkersAllowed is false when a terminal resize could send WINCH:

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/signalmap"
-	"github.com/pmux/pmux/spawn"
 )
 
 // Status is a snapshot of the master, for status_dump, the control socket
@@ -48,11 +47,32 @@ type WorkerStatus struct {
 	Status     string    `json:"status,omitempty"`
 }
 
-// Status returns a snapshot taken on the loop.
+// Status returns a snapshot taken on the loop. The resident sizes are read
+// from /proc afterwards, on the caller's goroutine: the loop only copies
+// the pids, so a slow /proc never delays a signal.
 func (m *Manager) Status(ctx context.Context) (Status, error) {
 	var st Status
-	err := m.Query(ctx, func() { st = m.snapshot() })
-	return st, err
+	if err := m.Query(ctx, func() { st = m.snapshot() }); err != nil {
+		return st, err
+	}
+	m.readRSS(&st, ctx.Done())
+	return st, nil
+}
+
+// readRSS fills in each worker's resident size, off the loop; it stops
+// early, leaving zeros, once stop is closed.
+func (m *Manager) readRSS(st *Status, stop <-chan struct{}) {
+	for i := range st.Pools {
+		for j := range st.Pools[i].Workers {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			w := &st.Pools[i].Workers[j]
+			w.RSS = m.rss(w.Pid)
+		}
+	}
 }
 
 func (m *Manager) snapshot() Status {
@@ -66,7 +86,6 @@ func (m *Manager) snapshot() Status {
 		ps := PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []WorkerStatus{}}
 		for _, s := range p.slots {
 			for _, w := range s.workers {
-				rss, _ := spawn.RSS(w.pid)
 				state := w.state.String()
 				if w.retiring && w.state != stopping {
 					state = "retiring"
@@ -74,7 +93,7 @@ func (m *Manager) snapshot() Status {
 				ps.Workers = append(ps.Workers, WorkerStatus{
 					Slot: s.index, Pid: w.pid, Generation: w.generation, State: state,
 					Started: w.started, AgeSeconds: now.Sub(w.started).Seconds(),
-					Restarts: s.restarts, RSS: rss, LastExit: s.lastExit, Status: w.status,
+					Restarts: s.restarts, LastExit: s.lastExit, Status: w.status,
 				})
 			}
 		}
@@ -83,15 +102,22 @@ func (m *Manager) snapshot() Status {
 	return st
 }
 
+// statusDump logs one line per worker. The loop takes the snapshot; a
+// helper reads the sizes from /proc and logs, so the loop goes on at once.
 func (m *Manager) statusDump() {
 	st := m.snapshot()
-	for _, p := range st.Pools {
-		for _, w := range p.Workers {
-			m.log.Info().Str("event", "status").Str("pool", p.Name).Int("slot", w.Slot).Int("pid", w.Pid).
-				Int("gen", w.Generation).Str("state", w.State).Dur("age_ms", time.Duration(w.AgeSeconds*float64(time.Second))).
-				Int("restarts", w.Restarts).Int64("rss", w.RSS).Msg("worker")
+	m.helpers.Add(1)
+	go func() {
+		defer m.helpers.Done()
+		m.readRSS(&st, m.done)
+		for _, p := range st.Pools {
+			for _, w := range p.Workers {
+				m.log.Info().Str("event", "status").Str("pool", p.Name).Int("slot", w.Slot).Int("pid", w.Pid).
+					Int("gen", w.Generation).Str("state", w.State).Dur("age_ms", time.Duration(w.AgeSeconds*float64(time.Second))).
+					Int("restarts", w.Restarts).Int64("rss", w.RSS).Msg("worker")
+			}
 		}
-	}
+	}()
 }
 
 // Do runs a master action (as a signal would) on the loop.
