@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"sync"
 
@@ -13,7 +14,8 @@ import (
 // reload reuses the sockets of binds it keeps (no re-bind, no lost
 // connection) and opens only new ones. Its methods are called from the
 // start-up path, the reload goroutine and the manager's loop, hence the
-// lock.
+// lock, which is held for map operations only: never across a bind or a
+// host name lookup, so the loop's release never waits on the network.
 type listenerSet struct {
 	mu     sync.Mutex
 	bySpec map[string][]*sockets.Listener
@@ -30,9 +32,13 @@ func newListenerSet() *listenerSet {
 // bind it already has, new ones otherwise. The adoptable files (a previous
 // master's, systemd's) are only used at start. On error, what this call
 // opened is closed again and the set is unchanged.
+//
+// The manager releases no listener while a reload is being read, so one
+// found here stays open until the reload is applied.
 func (s *listenerSet) open(pools []*resolvedPool, opts sockets.OpenOptions) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	have := maps.Clone(s.bySpec)
+	s.mu.Unlock()
 	var opened []*sockets.Listener
 	fail := func(err error) error {
 		for _, l := range opened {
@@ -40,30 +46,32 @@ func (s *listenerSet) open(pools []*resolvedPool, opts sockets.OpenOptions) erro
 		}
 		return err
 	}
-	found := map[string][]*sockets.Listener{}
+	fresh := map[string][]*sockets.Listener{}
 	for _, p := range pools {
 		var ls []*sockets.Listener
 		for _, spec := range p.binds {
 			key := spec.String()
-			if have, ok := s.bySpec[key]; ok {
-				ls = append(ls, have...)
-				found[key] = have
+			if kept, ok := have[key]; ok {
+				ls = append(ls, kept...)
 				continue
 			}
 			if spec.Kind == sockets.KindSystemd && opts.Systemd == nil && opts.Inherited == nil {
 				return fail(fmt.Errorf("bind %s: systemd sockets are adopted only when pmux starts; restart pmux to add one", key))
 			}
-			fresh, err := sockets.Open([]sockets.Spec{spec}, opts)
+			bound, err := sockets.Open([]sockets.Spec{spec}, opts)
 			if err != nil {
 				return fail(err)
 			}
-			opened = append(opened, fresh...)
-			found[key] = fresh
-			ls = append(ls, fresh...)
+			opened = append(opened, bound...)
+			fresh[key] = bound
+			have[key] = bound // a later pool naming the same bind gets it too
+			ls = append(ls, bound...)
 		}
 		p.manager.Listeners = ls
 	}
-	for key, ls := range found {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for key, ls := range fresh {
 		s.bySpec[key] = ls
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/sockets"
 )
 
 func (h *harness) ping(pid int) {
@@ -317,5 +318,76 @@ func TestStatusReadsProcOffTheLoop(t *testing.T) {
 	st := <-got
 	if ws := st.Pools[0].Workers; len(ws) != 2 || ws[0].RSS != 4096 || ws[1].RSS != 4096 {
 		t.Errorf("status workers %+v, want both with the size read off the loop", ws)
+	}
+}
+
+// openListeners binds n loopback listeners, closed when the test ends.
+func openListeners(t *testing.T, n int) []*sockets.Listener {
+	t.Helper()
+	var specs []sockets.Spec
+	for i := range n {
+		spec, err := sockets.Parse("127.0.0.1:0?name=l" + strconv.Itoa(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		specs = append(specs, spec)
+	}
+	ls, err := sockets.Open(specs, sockets.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	})
+	return ls
+}
+
+// A reload being read (off the loop; it may take a while on a DNS lookup)
+// may keep a bind and so reuse its listener: the loop releases no listener
+// until the reload is applied, even when the last worker using one exits
+// meanwhile.
+func TestNoListenerReleasedWhileAReloadIsRead(t *testing.T) {
+	ls := openListeners(t, 2)
+	old, kept := ls[0], ls[1]
+	reloads := make(chan *Reloaded)
+	released := make(chan *sockets.Listener, 8)
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
+		o.Reload = func() (*Reloaded, error) { return <-reloads, nil }
+		o.ReleaseListener = func(l *sockets.Listener) { released <- l }
+	}, PoolConfig{Workers: 1, Listeners: []*sockets.Listener{old}})
+	pool := func(listeners ...*sockets.Listener) *Reloaded {
+		return &Reloaded{Signals: signalmap.For(signalmap.Unicorn), Pools: []PoolConfig{{Name: "web", Workers: 1,
+			StopSignal: syscall.SIGTERM, QuickSignal: syscall.SIGINT, GracefulTimeout: time.Minute, QuickTimeout: time.Second,
+			Listeners: listeners}}}
+	}
+	first := h.expectStart().pid
+	// A reload drops old's bind: the first worker, the last to use it, stops.
+	h.signals <- syscall.SIGHUP
+	reloads <- pool(kept)
+	h.expectStart()
+	h.expectSignal(first, syscall.SIGTERM)
+	// Another reload is being read when that worker exits.
+	h.signals <- syscall.SIGHUP
+	h.sync()
+	h.sp.exit(first, 0, 0)
+	h.sync()
+	select {
+	case l := <-released:
+		t.Fatalf("listener %s released while a reload that may reuse it was read", l.Addr())
+	default:
+	}
+	// That reload brings old's bind back, reusing the listener.
+	reloads <- pool(old, kept)
+	c := h.expectStart()
+	if n := len(c.spec.Files); n != 2 {
+		t.Fatalf("new worker got %d listeners, want 2", n)
+	}
+	h.sync()
+	select {
+	case l := <-released:
+		t.Fatalf("listener %s released though the reload uses it", l.Addr())
+	default:
 	}
 }

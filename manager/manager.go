@@ -98,7 +98,8 @@ type Options struct {
 	// when pmux runs from flags alone, and a reload just restarts.
 	Reload func() (*Reloaded, error)
 	// ReleaseListener hands back a listener no pool or worker uses any
-	// more; the caller closes it. Nil keeps every listener to the end.
+	// more; the caller closes it. Nil keeps every listener to the end. It
+	// is never called while Reload runs, which may reuse the listener.
 	ReleaseListener func(*sockets.Listener)
 	// Observer is told of spawns, exits and generations; nil for none.
 	Observer Observer

@@ -47,6 +47,7 @@ func (m *Manager) applyReload(cfg *Reloaded, err error) {
 		m.log.Error().Str("event", "config_reload_failed").Err(err).Msg("configuration not reloaded; the workers keep serving as they are")
 		m.reloading = true // so READY=1 follows the RELOADING=1 already sent
 		m.updateSupervisor()
+		m.releaseUnused(nil) // what was held back while the reload was read
 		return
 	}
 	if m.phase != running {
@@ -105,8 +106,11 @@ func (p *pool) live() int {
 // releaseUnused hands back every listener that no pool and no live worker
 // uses any more (plus those of extra, a reload that came too late), so a
 // removed bind closes once its last worker has gone.
+//
+// Nothing is released while a reload is being read: the reload may keep a
+// bind, and so reuse its listener, which must stay open until it applies.
 func (m *Manager) releaseUnused(extra []PoolConfig) {
-	if m.opts.ReleaseListener == nil {
+	if m.opts.ReleaseListener == nil || m.reloadPending {
 		return
 	}
 	inUse := map[*sockets.Listener]bool{}

@@ -14,7 +14,9 @@
 // Parse and Spec.String are inverse: Parse(s.String()) == s for every Spec
 // Parse returns, and String is the canonical form used as the hand-over key
 // in an upgrade. The grammar does no I/O: hostnames are resolved and
-// owners looked up by Open.
+// owners looked up by Open. A hostname lookup has a deadline
+// (OpenOptions.LookupTimeout, 10 s by default), so a DNS server that never
+// answers fails the bind rather than a start or a reload hanging on it.
 //
 // Unix socket files: a stale one (a socket nobody listens on) is unlinked
 // and rebound; a live one, or a path that is not a socket, is an error and

@@ -1,14 +1,17 @@
 package sockets
 
 import (
+	"context"
 	"errors"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 var (
@@ -162,6 +165,22 @@ type OpenOptions struct {
 	Inherited map[string]*os.File
 	// Systemd holds pmux's own LISTEN_FDS files, from ListenFDs.
 	Systemd []NamedFile
+	// Resolver looks up the host names of TCP binds; nil is
+	// net.DefaultResolver. Each lookup gets LookupTimeout (zero is
+	// DefaultLookupTimeout): a resolver that never answers fails the bind
+	// instead of holding up a start or a reload for good.
+	Resolver      Resolver
+	LookupTimeout time.Duration
+}
+
+// DefaultLookupTimeout bounds the host name lookup of a TCP bind: longer
+// than a resolver's own retries (resolv.conf's default is 5 s a try), short
+// enough that a reload stuck on a dead DNS server says so.
+const DefaultLookupTimeout = 10 * time.Second
+
+// Resolver looks up a host's addresses; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 // sockID identifies a socket across descriptors (fstat's device and inode),
@@ -227,7 +246,7 @@ func (o *opener) open(spec Spec) error {
 	}
 	switch spec.Kind {
 	case KindTCP:
-		fd, info, err := bindTCP(spec)
+		fd, info, err := bindTCP(spec, o.opts)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,7 @@ import "os"
 // operation that touches a descriptor fails with ErrNotSupported, while the
 // bind grammar still works (pmux check).
 
-func bindTCP(spec Spec) (int, sockInfo, error) {
+func bindTCP(spec Spec, _ OpenOptions) (int, sockInfo, error) {
 	return -1, sockInfo{}, bindError(spec, ErrNotSupported, "")
 }
 

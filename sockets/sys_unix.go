@@ -20,10 +20,14 @@ import (
 // bindTCP creates, binds and listens on a blocking, close-on-exec TCP
 // socket. It uses raw syscalls because net.Listen would leave the socket
 // non-blocking, and that flag lives on the description workers share.
-func bindTCP(spec Spec) (int, sockInfo, error) {
-	sa, family, err := resolveTCP(spec)
+func bindTCP(spec Spec, opts OpenOptions) (int, sockInfo, error) {
+	sa, family, err := resolveTCP(spec, opts)
 	if err != nil {
-		return -1, sockInfo{}, bindError(spec, err, "")
+		hint := ""
+		if errors.Is(err, context.DeadlineExceeded) {
+			hint = "is the DNS server in /etc/resolv.conf up? or bind an IP address"
+		}
+		return -1, sockInfo{}, bindError(spec, err, hint)
 	}
 	fd, err := newTCPSocket(family)
 	if err != nil {
@@ -88,10 +92,10 @@ func tcpHint(err error, port int) string {
 // resolveTCP turns the spec's host into a socket address. A hostname is
 // resolved now, not at parse time, and the first IPv4 address wins for
 // "tcp", as with net.Listen.
-func resolveTCP(spec Spec) (unix.Sockaddr, int, error) {
+func resolveTCP(spec Spec, opts OpenOptions) (unix.Sockaddr, int, error) {
 	ip, err := netip.ParseAddr(spec.Host)
 	if err != nil {
-		ip, err = lookupHost(spec)
+		ip, err = lookupHost(spec, opts)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -109,10 +113,26 @@ func resolveTCP(spec Spec) (unix.Sockaddr, int, error) {
 	return &unix.SockaddrInet6{Port: spec.Port, Addr: ip.As16(), ZoneId: zone}, unix.AF_INET6, nil
 }
 
-func lookupHost(spec Spec) (netip.Addr, error) {
+// lookupHost asks the resolver, within the lookup timeout: a start or a
+// reload waits for it, and a DNS server that never answers must not make
+// that wait endless.
+func lookupHost(spec Spec, opts OpenOptions) (netip.Addr, error) {
 	network := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[spec.Network]
-	ips, err := net.DefaultResolver.LookupNetIP(context.Background(), network, spec.Host)
+	var r Resolver = net.DefaultResolver
+	if opts.Resolver != nil {
+		r = opts.Resolver
+	}
+	timeout := opts.LookupTimeout
+	if timeout <= 0 {
+		timeout = DefaultLookupTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ips, err := r.LookupNetIP(ctx, network, spec.Host)
 	if err != nil {
+		if ctx.Err() != nil {
+			return netip.Addr{}, fmt.Errorf("lookup %s: no answer within %v: %w", spec.Host, timeout, context.DeadlineExceeded)
+		}
 		return netip.Addr{}, err
 	}
 	for _, ip := range ips {
