@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -35,7 +36,7 @@ func newListenerSet() *listenerSet {
 //
 // The manager releases no listener while a reload is being read, so one
 // found here stays open until the reload is applied.
-func (s *listenerSet) open(pools []*resolvedPool, opts sockets.OpenOptions) error {
+func (s *listenerSet) open(ctx context.Context, pools []*resolvedPool, opts sockets.OpenOptions) error {
 	s.mu.Lock()
 	have := maps.Clone(s.bySpec)
 	s.mu.Unlock()
@@ -58,7 +59,7 @@ func (s *listenerSet) open(pools []*resolvedPool, opts sockets.OpenOptions) erro
 			if spec.Kind == sockets.KindSystemd && opts.Systemd == nil && opts.Inherited == nil {
 				return fail(fmt.Errorf("bind %s: systemd sockets are adopted only when pmux starts; restart pmux to add one", key))
 			}
-			bound, err := sockets.Open([]sockets.Spec{spec}, opts)
+			bound, err := sockets.OpenContext(ctx, []sockets.Spec{spec}, opts)
 			if err != nil {
 				return fail(err)
 			}
@@ -162,7 +163,7 @@ func startupOptions(inherited map[string]*os.File, act activation) (sockets.Open
 // reloadConfig reads the configuration anew for a reload and opens the
 // sockets of new binds. Settings of the master itself (pidfile, log,
 // worker output, metrics, daemon) keep their start-up values.
-func reloadConfig(setup masterSetup, listeners *listenerSet) (*manager.Reloaded, error) {
+func reloadConfig(ctx context.Context, setup masterSetup, listeners *listenerSet) (*manager.Reloaded, error) {
 	cfg, err := setup.rebuild()
 	if err != nil {
 		return nil, err
@@ -178,7 +179,7 @@ func reloadConfig(setup masterSetup, listeners *listenerSet) (*manager.Reloaded,
 	if err != nil {
 		return nil, err
 	}
-	if err := listeners.open(pools, sockets.OpenOptions{}); err != nil {
+	if err := listeners.open(ctx, pools, sockets.OpenOptions{}); err != nil {
 		return nil, err
 	}
 	r := &manager.Reloaded{Signals: sigmap}

@@ -275,7 +275,7 @@ func TestLoopListenerReleaseNeverWaitsOnALookup(t *testing.T) {
 	set := newListenerSet()
 	defer set.closeAll()
 	first := &resolvedPool{binds: parse("127.0.0.1:0")}
-	if err := set.open([]*resolvedPool{first}, sockets.OpenOptions{}); err != nil {
+	if err := set.open(context.Background(), []*resolvedPool{first}, sockets.OpenOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	unused := first.manager.Listeners[0]
@@ -283,7 +283,7 @@ func TestLoopListenerReleaseNeverWaitsOnALookup(t *testing.T) {
 	reload := &resolvedPool{binds: parse("tcp://stuck.pmux.test:0")}
 	opened := make(chan error, 1)
 	go func() {
-		opened <- set.open([]*resolvedPool{reload}, sockets.OpenOptions{Resolver: dns, LookupTimeout: time.Minute})
+		opened <- set.open(context.Background(), []*resolvedPool{reload}, sockets.OpenOptions{Resolver: dns, LookupTimeout: time.Minute})
 	}()
 	<-dns.asked
 	began := time.Now()

@@ -132,7 +132,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	listeners := newListenerSet()
 	openOpts, closeAdopted, err := startupOptions(handover.files, setup.activation)
 	if err == nil {
-		err = listeners.open(pools, openOpts)
+		err = listeners.open(context.Background(), pools, openOpts)
 	}
 	closeAdopted()
 	handover.close()
@@ -226,7 +226,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		opts.Supervisor = daemonSupervisor(opts.Supervisor)
 	}
 	if cfg.File != "" {
-		opts.Reload = func() (*manager.Reloaded, error) { return reloadConfig(setup, listeners) }
+		opts.Reload = func(ctx context.Context) (*manager.Reloaded, error) { return reloadConfig(ctx, setup, listeners) }
 	}
 	if needsNotify(opts.Pools) {
 		ns, err := manager.ListenNotify()

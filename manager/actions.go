@@ -73,6 +73,7 @@ func (m *Manager) stopAll(quick bool) {
 	default:
 		m.phase = stoppingGraceful
 	}
+	m.stopRunning() // a reload still being read is given up
 	// While two masters run, the one stopping is not the service stopping:
 	// an old master commits (and hands the main pid on at exit), a new one
 	// rolls back.

@@ -354,7 +354,7 @@ func TestNoListenerReleasedWhileAReloadIsRead(t *testing.T) {
 	reloads := make(chan *Reloaded)
 	released := make(chan *sockets.Listener, 8)
 	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
-		o.Reload = func() (*Reloaded, error) { return <-reloads, nil }
+		o.Reload = func(context.Context) (*Reloaded, error) { return <-reloads, nil }
 		o.ReleaseListener = func(l *sockets.Listener) { released <- l }
 	}, PoolConfig{Workers: 1, Listeners: []*sockets.Listener{old}})
 	pool := func(listeners ...*sockets.Listener) *Reloaded {
@@ -389,5 +389,41 @@ func TestNoListenerReleasedWhileAReloadIsRead(t *testing.T) {
 	case l := <-released:
 		t.Fatalf("listener %s released though the reload uses it", l.Addr())
 	default:
+	}
+}
+
+// A reload stuck off the loop (its DNS lookup never answers) holds up
+// neither signals nor the exit: the loop handles TTIN meanwhile, and a
+// stop ends the reload's context, so Run returns at once.
+func TestStuckReloadHoldsUpNeitherSignalsNorExit(t *testing.T) {
+	asked := make(chan struct{})
+	gaveUp := make(chan error, 1)
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
+		o.Reload = func(ctx context.Context) (*Reloaded, error) {
+			close(asked)
+			<-ctx.Done()
+			gaveUp <- ctx.Err()
+			return nil, ctx.Err()
+		}
+	}, PoolConfig{Workers: 1})
+	first := h.expectStart().pid
+	h.signals <- syscall.SIGHUP
+	<-asked
+	h.signals <- syscall.SIGTTIN
+	second := h.expectStart().pid
+	h.signals <- syscall.SIGINT
+	for range 2 {
+		c := h.next()
+		if c.start || c.signal != syscall.SIGINT || (c.pid != first && c.pid != second) {
+			t.Fatalf("got %+v, want INT to a worker", c)
+		}
+	}
+	h.sp.exit(first, 0, 0)
+	h.sp.exit(second, 0, 0)
+	if err := h.finished(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Errorf("the reload's context ended with %v, want it cancelled by the stop", err)
 	}
 }

@@ -95,8 +95,10 @@ type Options struct {
 	// the upgrade action.
 	Upgrade *UpgradeOptions
 	// Reload reads the configuration anew for a reload, off the loop; nil
-	// when pmux runs from flags alone, and a reload just restarts.
-	Reload func() (*Reloaded, error)
+	// when pmux runs from flags alone, and a reload just restarts. Its ctx
+	// ends once the master stops, so a reload stuck on the network (a DNS
+	// lookup for a new bind) does not hold up the exit.
+	Reload func(ctx context.Context) (*Reloaded, error)
 	// ReleaseListener hands back a listener no pool or worker uses any
 	// more; the caller closes it. Nil keeps every listener to the end. It
 	// is never called while Reload runs, which may reuse the listener.
@@ -138,6 +140,11 @@ type Manager struct {
 	pumps  sync.WaitGroup
 
 	upgrade upgradeState
+
+	// running ends when the master starts to stop (or Run returns); the
+	// helpers that read a reload watch it.
+	running     context.Context
+	stopRunning context.CancelFunc
 
 	rssTimer      Timer                      // the pending --max-rss sample
 	reloadPending bool                       // a configuration is being read
@@ -196,10 +203,12 @@ func New(opts Options) *Manager {
 // same failure is retried with backoff and the master serves with the
 // workers it has.
 func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
+	m.running, m.stopRunning = context.WithCancel(ctx)
 	defer m.joinPumps()
 	defer m.helpers.Wait()
 	defer m.sockChecks.Wait()
 	defer close(m.done)
+	defer m.stopRunning()
 	m.log.Info().Str("event", "master_started").Int("pid", m.opts.MasterPID).Msg("master started")
 	m.booting = true
 	for _, p := range m.pools {

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"syscall"
@@ -329,7 +330,7 @@ func TestMergeEnvLastWins(t *testing.T) {
 func TestConfigReloadAddsRemovesAndReleases(t *testing.T) {
 	reloads := make(chan *Reloaded, 1)
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Name: "web", Workers: 1}, PoolConfig{Name: "jobs", Workers: 1})
-	h.m.opts.Reload = func() (*Reloaded, error) { return <-reloads, nil }
+	h.m.opts.Reload = func(context.Context) (*Reloaded, error) { return <-reloads, nil }
 	web, jobs := h.expectStart().pid, h.expectStart().pid
 	reloads <- &Reloaded{Signals: signalmap.For(signalmap.Unicorn), Pools: []PoolConfig{
 		{Name: "web", Workers: 2, StopSignal: syscall.SIGQUIT, QuickSignal: syscall.SIGINT, GracefulTimeout: time.Minute, QuickTimeout: time.Second},
@@ -368,7 +369,7 @@ func TestConfigReloadAddsRemovesAndReleases(t *testing.T) {
 
 func TestFailedConfigReloadChangesNothing(t *testing.T) {
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
-	h.m.opts.Reload = func() (*Reloaded, error) { return nil, syscall.EINVAL }
+	h.m.opts.Reload = func(context.Context) (*Reloaded, error) { return nil, syscall.EINVAL }
 	h.expectStart()
 	<-h.sup // READY=1
 	h.signals <- syscall.SIGHUP

@@ -34,15 +34,21 @@ func (m *Manager) reload() {
 		m.opts.Supervisor(reloadingState())
 	}
 	m.helpers.Add(1)
+	ctx := m.running
 	go func() {
 		defer m.helpers.Done()
-		cfg, err := m.opts.Reload()
+		cfg, err := m.opts.Reload(ctx)
 		m.post(func() { m.applyReload(cfg, err) })
 	}()
 }
 
 func (m *Manager) applyReload(cfg *Reloaded, err error) {
 	m.reloadPending = false
+	if err != nil && m.phase != running {
+		m.log.Info().Str("event", "config_reload_abandoned").Err(err).Msg("the master is stopping; reload given up")
+		m.releaseUnused(nil)
+		return
+	}
 	if err != nil {
 		m.log.Error().Str("event", "config_reload_failed").Err(err).Msg("configuration not reloaded; the workers keep serving as they are")
 		m.reloading = true // so READY=1 follows the RELOADING=1 already sent

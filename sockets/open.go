@@ -200,8 +200,15 @@ type sockInfo struct {
 // socket. On error it first closes whatever it had opened (unlinking the
 // socket files it created), so nothing is left behind. Errors are
 // *SpecError for a Spec that Parse would not return, else *BindError.
-func Open(specs []Spec, opts OpenOptions) (_ []*Listener, err error) {
+func Open(specs []Spec, opts OpenOptions) ([]*Listener, error) {
+	return OpenContext(context.Background(), specs, opts)
+}
+
+// OpenContext is Open whose host name lookups also end when ctx does: a
+// master that stops while a reload waits on DNS does not wait with it.
+func OpenContext(ctx context.Context, specs []Spec, opts OpenOptions) (_ []*Listener, err error) {
 	o := &opener{
+		ctx:     ctx,
 		opts:    opts,
 		claimed: make([]bool, len(opts.Systemd)),
 		seen:    make(map[string]bool),
@@ -229,6 +236,7 @@ func Open(specs []Spec, opts OpenOptions) (_ []*Listener, err error) {
 }
 
 type opener struct {
+	ctx     context.Context // bounds host name lookups, with opts.LookupTimeout
 	opts    OpenOptions
 	claimed []bool // opts.Systemd[i] already adopted by an earlier spec
 	seen    map[string]bool
@@ -246,7 +254,7 @@ func (o *opener) open(spec Spec) error {
 	}
 	switch spec.Kind {
 	case KindTCP:
-		fd, info, err := bindTCP(spec, o.opts)
+		fd, info, err := bindTCP(o.ctx, spec, o.opts)
 		if err != nil {
 			return err
 		}

@@ -2,13 +2,16 @@
 
 package sockets
 
-import "os"
+import (
+	"context"
+	"os"
+)
 
 // Outside unix systems pmux cannot hand sockets to workers at all; every
 // operation that touches a descriptor fails with ErrNotSupported, while the
 // bind grammar still works (pmux check).
 
-func bindTCP(spec Spec, _ OpenOptions) (int, sockInfo, error) {
+func bindTCP(_ context.Context, spec Spec, _ OpenOptions) (int, sockInfo, error) {
 	return -1, sockInfo{}, bindError(spec, ErrNotSupported, "")
 }
 

@@ -20,8 +20,8 @@ import (
 // bindTCP creates, binds and listens on a blocking, close-on-exec TCP
 // socket. It uses raw syscalls because net.Listen would leave the socket
 // non-blocking, and that flag lives on the description workers share.
-func bindTCP(spec Spec, opts OpenOptions) (int, sockInfo, error) {
-	sa, family, err := resolveTCP(spec, opts)
+func bindTCP(ctx context.Context, spec Spec, opts OpenOptions) (int, sockInfo, error) {
+	sa, family, err := resolveTCP(ctx, spec, opts)
 	if err != nil {
 		hint := ""
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -92,10 +92,10 @@ func tcpHint(err error, port int) string {
 // resolveTCP turns the spec's host into a socket address. A hostname is
 // resolved now, not at parse time, and the first IPv4 address wins for
 // "tcp", as with net.Listen.
-func resolveTCP(spec Spec, opts OpenOptions) (unix.Sockaddr, int, error) {
+func resolveTCP(ctx context.Context, spec Spec, opts OpenOptions) (unix.Sockaddr, int, error) {
 	ip, err := netip.ParseAddr(spec.Host)
 	if err != nil {
-		ip, err = lookupHost(spec, opts)
+		ip, err = lookupHost(ctx, spec, opts)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -116,7 +116,7 @@ func resolveTCP(spec Spec, opts OpenOptions) (unix.Sockaddr, int, error) {
 // lookupHost asks the resolver, within the lookup timeout: a start or a
 // reload waits for it, and a DNS server that never answers must not make
 // that wait endless.
-func lookupHost(spec Spec, opts OpenOptions) (netip.Addr, error) {
+func lookupHost(parent context.Context, spec Spec, opts OpenOptions) (netip.Addr, error) {
 	network := map[string]string{"tcp": "ip", "tcp4": "ip4", "tcp6": "ip6"}[spec.Network]
 	var r Resolver = net.DefaultResolver
 	if opts.Resolver != nil {
@@ -126,11 +126,14 @@ func lookupHost(spec Spec, opts OpenOptions) (netip.Addr, error) {
 	if timeout <= 0 {
 		timeout = DefaultLookupTimeout
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
 	ips, err := r.LookupNetIP(ctx, network, spec.Host)
 	if err != nil {
-		if ctx.Err() != nil {
+		switch {
+		case parent.Err() != nil:
+			return netip.Addr{}, fmt.Errorf("lookup %s: %w", spec.Host, parent.Err())
+		case ctx.Err() != nil:
 			return netip.Addr{}, fmt.Errorf("lookup %s: no answer within %v: %w", spec.Host, timeout, context.DeadlineExceeded)
 		}
 		return netip.Addr{}, err
