@@ -19,7 +19,12 @@
 //
 // Pitfalls: the loop must never block (spawning is a fork and exec, which
 // is short; no sleeps, no waits on children — exits arrive through SIGCHLD
-// and Reap); a worker's pid is only reused after it is reaped, and it is
-// reaped only here, so signalling a worker's group before its exit was
-// handled is always safe.
+// and Reap). What could wait on the outside world runs off the loop: a
+// reload's reading (file I/O, DNS for a new bind, given up when the master
+// stops), every /proc read (a status copies pids on the loop and reads the
+// sizes on the caller's goroutine), and the sd_notify datagrams to pmux's own
+// supervisor (queued by SupervisorNotifier, written by its goroutine). A
+// worker's pid is only reused after it is reaped, and it is reaped only
+// here, so signalling a worker's group before its exit was handled is
+// always safe.
 package manager
