@@ -80,7 +80,8 @@ type Options struct {
 	Notify       <-chan NotifyMessage
 	NotifySocket string
 	// Supervisor receives pmux's own sd_notify states; nil when pmux has no
-	// supervisor listening.
+	// supervisor listening. It is called on the loop and must not block:
+	// SupervisorNotifier.Send queues and returns.
 	Supervisor func(state string)
 	// SupervisorWatchdog is systemd's WATCHDOG_USEC for pmux itself; the
 	// master pings at half of it. Zero when no watchdog was asked for.
