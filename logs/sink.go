@@ -128,12 +128,12 @@ func (s *Sink) write(pool string, p []byte) {
 }
 
 // Pump copies r, the output of a worker of pool, to the sink until EOF,
-// writing each line as prefix+line
-// (lines from different workers never interleave mid-line). It never drops
-// data: a line longer than MaxLine is written in MaxLine pieces, each
-// prefixed; a final line without '\n' gets one. It returns when r reaches
-// EOF or fails (after writing the partial line it holds). Pump does not
-// close r.
+// writing each line as prefix+line (lines from different workers never
+// interleave mid-line). Pump itself drops nothing (only a destination that
+// refuses a write loses it): a line longer than MaxLine is written in
+// MaxLine pieces, each prefixed; a final line without '\n' gets one. It
+// returns when r reaches EOF or fails (after writing the partial line it
+// holds). Pump does not close r.
 //
 // Several complete lines already read are written in one Write (up to
 // batchSize bytes), so a worker writing many MB/s costs one syscall per
