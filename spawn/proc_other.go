@@ -41,7 +41,10 @@ func CloseOnExecFrom(first int) error {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return err
 	}
-	for fd := first; uint64(fd) < lim.Cur && fd < 1<<16; fd++ {
+	// Rlimit.Cur is a uint64 on darwin and an int64 on the BSDs; the
+	// conversion serves both, and RLIM_INFINITY (-1 on the BSDs) becomes
+	// the largest value, so the fixed bound below still ends the loop.
+	for fd := first; uint64(fd) < uint64(lim.Cur) && fd < 1<<16; fd++ {
 		syscall.CloseOnExec(fd)
 	}
 	return nil
