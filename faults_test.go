@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -217,37 +218,137 @@ func TestFaultMasterSIGKILLUnderLoad(t *testing.T) {
 	}
 }
 
-// A worker that is a wrapper (a shell that forks the app, npm, a script)
-// leads a process group; pmux signals the group, so the app gets the
-// signal too (SPEC §4). When the master is SIGKILLed only the wrapper gets
-// the parent-death signal, and the app must not survive it as an orphan.
-func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
-	knownBug(t, "the parent-death signal reaches the worker only, not its process group: a wrapper's children are orphaned")
-	t.Parallel()
-	m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
-		"run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--",
-		"/bin/sh", "-c", `"$0"; exit $?`, workerBin)
-	groups := pidsOf(m.readyWorkers(2))
-	// Whatever the test's outcome, nothing of these groups may outlive it.
+// treeVar tags a test's master, and so everything it starts, which
+// inherits it (a PMUX_ name would be kept from the workers): a scan of
+// /proc finds them all, wherever they went.
+const treeVar = "FAULT_TREE"
+
+// tree lists the live processes tagged tag, but the master's.
+func tree(tag string, master int) []int {
+	want := treeVar + "=" + tag
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == master {
+			continue
+		}
+		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err == nil && slices.Contains(strings.Split(string(data), "\x00"), want) && alive(pid) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// startTree starts a master tagged with a fresh tag and returns both;
+// whatever the test's outcome, nothing tagged outlives it.
+func startTree(t *testing.T, args ...string) (*master, string) {
+	t.Helper()
+	tag := strconv.FormatUint(rand.Uint64(), 36)
+	m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir(), treeVar + "=" + tag}}, args...)
 	t.Cleanup(func() {
-		for _, g := range groups {
-			syscall.Kill(-g, syscall.SIGKILL)
+		for _, pid := range tree(tag, m.pid()) {
+			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
-	reportsFrom(t, newClient("tcp", m.addr()), 2) // the apps below the shells serve
-	m.signal(syscall.SIGKILL)
-	m.wait(5 * time.Second)
-	var left []int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		left = left[:0]
-		for _, g := range groups {
-			left = append(left, groupMembers(g)...)
+	return m, tag
+}
+
+// A worker that is a wrapper (a shell that forks the app, npm, a script)
+// leads a process group; pmux signals the group, so the app gets the
+// signal too. When the master is SIGKILLed only the wrapper gets the
+// parent-death signal; the master's guard kills the rest: the app, and a
+// child that left the group (setsid) too.
+func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
+	t.Parallel()
+	for i := range long(1, 5) {
+		m, tag := startTree(t, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--",
+			"/bin/sh", "-c", `setsid sleep 1000 & "$0"; exit $?`, workerBin)
+		m.readyWorkers(2)
+		reportsFrom(t, newClient("tcp", m.addr()), 2) // the apps below the shells serve
+		guard := intField(m.waitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
+		// Per worker the shell, the app and the setsid sleep; and the guard.
+		var procs []int
+		for deadline := time.Now().Add(10 * time.Second); len(procs) != 7; time.Sleep(5 * time.Millisecond) {
+			if procs = tree(tag, m.pid()); time.Now().After(deadline) {
+				t.Fatalf("run %d: %d processes below the master, want 7 (2 × shell, app, setsid sleep; the guard)", i, len(procs))
+			}
+		}
+		if !slices.Contains(procs, guard) {
+			t.Fatalf("run %d: guard %d not among the master's processes %v", i, guard, procs)
+		}
+		started := slices.DeleteFunc(slices.Clone(procs), func(pid int) bool { return pid == guard })
+		for _, pid := range started {
+			if pgid, _ := syscall.Getpgid(pid); pgid == guard || pgid == m.pid() {
+				t.Errorf("run %d: process %d in group %d, shared with the guard or the master", i, pid, pgid)
+			}
+		}
+
+		began := time.Now()
+		m.signal(syscall.SIGKILL)
+		var left []int
+		var took, guardTook time.Duration
+		for deadline := began.Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+			left = left[:0]
+			for _, pid := range procs {
+				if alive(pid) {
+					left = append(left, pid)
+				}
+			}
+			if took == 0 && !slices.ContainsFunc(left, func(pid int) bool { return pid != guard }) {
+				took = time.Since(began)
+			}
+			if len(left) == 0 {
+				guardTook = time.Since(began)
+				break
+			}
 		}
 		if len(left) == 0 {
+			left = tree(tag, m.pid()) // nothing forked while the guard worked either
+		}
+		if len(left) > 0 {
+			t.Fatalf("run %d: processes %v of the master's outlived its SIGKILL by 5 s (orphans)", i, left)
+		}
+		// A -race build of the guard sleeps a second at exit (GORACE
+		// atexit_sleep_ms), after its work is done.
+		t.Logf("run %d: all %d processes gone %v after the master's SIGKILL; the guard exited after %v",
+			i, len(started), took.Round(10*time.Microsecond), guardTook.Round(10*time.Microsecond))
+		m.wait(5 * time.Second)
+	}
+}
+
+// A graceful stop with a wrapper that dies at the stop signal (sh does)
+// while the app it forked still finishes a request: the master exits
+// once the shell has, and the guard lets the app drain before anything is
+// killed.
+func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
+	t.Parallel()
+	m, tag := startTree(t, "run", "-w", "1", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--",
+		"/bin/sh", "-c", `"$0"; exit $?`, workerBin)
+	m.readyWorkers(1)
+	guard := intField(m.waitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
+	result := inflightSleep(t, m, 1500)
+	m.signal(syscall.SIGQUIT)
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	exited := time.Now()
+	draining := slices.ContainsFunc(tree(tag, m.pid()), func(pid int) bool { return pid != guard })
+	if err := <-result; err != nil {
+		t.Fatalf("the request in flight in the app below the shell failed once the master exited: %v", err)
+	}
+	if !draining {
+		t.Fatal("the app finished its request before the master exited: nothing was left for the guard to spare")
+	}
+	t.Logf("the app answered %v after the master exited", time.Since(exited).Round(time.Millisecond))
+	var left []int
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if left = tree(tag, m.pid()); len(left) == 0 {
 			return
 		}
 	}
-	t.Errorf("processes %v of the workers' groups outlived the master's SIGKILL by 5 s (orphans)", left)
+	t.Errorf("processes %v outlived the drain by 10 s", left)
 }
 
 // SIGKILL random workers under load: only requests the killed worker had

@@ -49,6 +49,14 @@ func main() {
 		fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
 		os.Exit(spawn.ShimExitCode)
 	}
+	// A master's guard, which waits for the master to go (see package spawn).
+	if spawn.IsGuard() {
+		if err := spawn.RunGuard(); err != nil {
+			fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
+			os.Exit(exitRuntime)
+		}
+		os.Exit(exitOK)
+	}
 	if isMasterCommand(os.Args) {
 		reexecWithoutAsyncPreemption()
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
@@ -246,6 +247,9 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	}
 	defer spawner.Close()
 	opts.Spawner = spawner
+	startGuard(spawner, log)
+	// Before Close: what a wrapper left still draining gets the workers' time.
+	defer spawner.ReleaseGuard(longestGrace(opts.Pools))
 
 	opts.Observer = control.Observer()
 	mgr = manager.New(opts)
@@ -263,6 +267,31 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		return runtimeError(err)
 	}
 	return nil
+}
+
+// startGuard starts the process that kills what this master started once
+// it is gone, even by SIGKILL. Without one pmux still runs: only what a
+// wrapper forks may then outlive a master killed with SIGKILL.
+func startGuard(spawner *spawn.Spawner, log zerolog.Logger) {
+	pid, err := spawner.StartGuard(func(e spawn.Exit) {
+		log.Warn().Str("event", "guard_exited").Int("pid", e.Pid).Str("status", e.Describe()).
+			Msg("the guard is gone: if this master is now killed with SIGKILL, what a worker's wrapper forked may outlive it; restart pmux to get one again")
+	})
+	switch {
+	case err == nil:
+		log.Debug().Str("event", "guard_started").Int("pid", pid).Msg("guard started")
+	case !errors.Is(err, spawn.ErrNotSupported):
+		log.Warn().Str("event", "guard_failed").Err(err).Msg("what a worker's wrapper forks may outlive a master killed with SIGKILL")
+	}
+}
+
+// longestGrace is the longest a worker of pools may take to stop gracefully.
+func longestGrace(pools []manager.PoolConfig) time.Duration {
+	var d time.Duration
+	for _, p := range pools {
+		d = max(d, p.GracefulTimeout)
+	}
+	return d
 }
 
 func needsNotify(pools []manager.PoolConfig) bool {

@@ -267,17 +267,14 @@ func TestMasterKilledTakesWorkersWithIt(t *testing.T) {
 	}
 }
 
-func TestQuitWaitsForInflightRequests(t *testing.T) {
-	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidPath, "--", workerBin)
-	m.readyWorkers(1)
-	if data, err := os.ReadFile(pidPath); err != nil || string(data) != strconv.Itoa(m.pid())+"\n" {
-		t.Fatalf("pidfile %q (%v), want %d", data, err, m.pid())
-	}
+// inflightSleep sends the test worker a request that takes ms, returns
+// once the worker has it, and delivers its outcome on the channel.
+func inflightSleep(t *testing.T, m *master, ms int) <-chan error {
+	t.Helper()
 	c := newClient("tcp", m.addr())
 	result := make(chan error, 1)
 	go func() {
-		resp, err := c.Get("http://pmux/sleep?ms=1500")
+		resp, err := c.Get(fmt.Sprintf("http://pmux/sleep?ms=%d", ms))
 		if err == nil {
 			_, err = io.ReadAll(resp.Body)
 			resp.Body.Close()
@@ -289,12 +286,23 @@ func TestQuitWaitsForInflightRequests(t *testing.T) {
 	}()
 	m.waitFor("the request to reach the worker", 10*time.Second, func([]map[string]any) bool {
 		for _, l := range m.out {
-			if strings.Contains(l, "sleeping 1500 ms") {
+			if strings.Contains(l, fmt.Sprintf("sleeping %d ms", ms)) {
 				return true
 			}
 		}
 		return false
 	})
+	return result
+}
+
+func TestQuitWaitsForInflightRequests(t *testing.T) {
+	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidPath, "--", workerBin)
+	m.readyWorkers(1)
+	if data, err := os.ReadFile(pidPath); err != nil || string(data) != strconv.Itoa(m.pid())+"\n" {
+		t.Fatalf("pidfile %q (%v), want %d", data, err, m.pid())
+	}
+	result := inflightSleep(t, m, 1500)
 	m.signal(syscall.SIGQUIT)
 	if err := <-result; err != nil {
 		t.Errorf("in-flight request failed during graceful stop: %v", err)

@@ -405,7 +405,7 @@ func (m *Manager) workerEnv(p *pool, s *slot) []string {
 	extra := []string{
 		"PMUX_WORKER=" + strconv.Itoa(s.index),
 		"PMUX_GENERATION=" + strconv.Itoa(p.generation),
-		"PMUX_MASTER_PID=" + strconv.Itoa(m.opts.MasterPID),
+		spawn.MasterPIDVar + "=" + strconv.Itoa(m.opts.MasterPID), // what the master's guard looks for
 	}
 	if n := len(cfg.Listeners); n > 0 {
 		names := make([]string, n)

@@ -19,6 +19,20 @@
 //     process (golang/go#27505): if that thread exits, the kernel signals the
 //     child as if the master had died. Every fork therefore happens on one
 //     goroutine locked to its thread for the Spawner's whole life.
+//   - A parent-death signal reaches the direct child only. A worker that
+//     is a wrapper (sh -c 'app; echo bye', npm start) forks the app, which
+//     would outlive a master killed with SIGKILL, re-parented to init. So
+//     each master starts a guard (StartGuard): pmux again, in a group of
+//     its own, asleep in read(2) on a pipe whose only write end the master
+//     holds. The kernel closes it however the master ends, and the guard
+//     SIGKILLs every process whose environment names the master in
+//     PMUX_MASTER_PID (inherited by whatever a worker forks, even a child
+//     that left the group with setsid) and each one's process group. A
+//     cgroup would need root or a delegated subtree, and under systemd the
+//     unit's cgroup already gets this (KillMode=control-group); the guard
+//     works unprivileged, in a terminal, a container or an init script.
+//     It escapes only what both clears its environment at exec and leaves
+//     the group, and needs /proc, so it runs on Linux only.
 //   - Go keeps an inherited SIG_IGN for INT and HUP, and exec keeps ignored
 //     dispositions, so a master started with `&` from a shell would hand
 //     ignored signals to its workers. The shim resets every disposition.

@@ -88,27 +88,46 @@ func GroupHoldsInodes(pgid int, inodes []uint64) (bool, error) {
 // ErrGroupGone reports a process group whose leader has exited.
 var ErrGroupGone = errors.New("the group's leader has exited")
 
-// procState reads the state and the process group of pid from
-// /proc/<pid>/stat (fields 3 and 5; the command name, field 2, may hold
-// spaces and parentheses, so the fields are counted after its last ')').
+// procState reads the state and the process group of pid; see procStat.
 func procState(pid int) (state byte, pgrp int, err error) {
+	st, err := procStat(pid)
+	return st.state, st.pgrp, err
+}
+
+// statFields is what pmux reads of /proc/<pid>/stat.
+type statFields struct {
+	state byte
+	pgrp  int
+	// start is when the process started, in clock ticks since boot: with
+	// the pid, it names one process, whatever pid reuse does.
+	start uint64
+}
+
+// procStat reads fields 3 (state), 5 (process group) and 22 (start time)
+// of /proc/<pid>/stat. The command name, field 2, may hold spaces and
+// parentheses, so the fields are counted after its last ')'.
+func procStat(pid int) (statFields, error) {
 	data, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, 0, err
+		return statFields{}, err
 	}
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0, 0, fmt.Errorf("read %d/stat: malformed", pid)
+		return statFields{}, fmt.Errorf("read %d/stat: malformed", pid)
 	}
 	fields := strings.Fields(string(data[i+1:]))
-	if len(fields) < 3 || len(fields[0]) != 1 {
-		return 0, 0, fmt.Errorf("read %d/stat: malformed", pid)
+	if len(fields) < 20 || len(fields[0]) != 1 {
+		return statFields{}, fmt.Errorf("read %d/stat: malformed", pid)
 	}
-	pgrp, err = strconv.Atoi(fields[2])
+	pgrp, err := strconv.Atoi(fields[2])
 	if err != nil {
-		return 0, 0, fmt.Errorf("read %d/stat: %w", pid, err)
+		return statFields{}, fmt.Errorf("read %d/stat: %w", pid, err)
 	}
-	return fields[0][0], pgrp, nil
+	start, err := strconv.ParseUint(fields[19], 10, 64)
+	if err != nil {
+		return statFields{}, fmt.Errorf("read %d/stat: %w", pid, err)
+	}
+	return statFields{state: fields[0][0], pgrp: pgrp, start: start}, nil
 }
 
 // holds reports whether pid has an fd whose link is one of want.

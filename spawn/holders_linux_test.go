@@ -77,14 +77,18 @@ func startGroup(t *testing.T, f *os.File, script string) int {
 }
 
 func groupMembers(pgid int) []int {
+	return pidsWhere(func(pid int) bool {
+		_, g, err := procState(pid)
+		return err == nil && g == pgid
+	})
+}
+
+// pidsWhere lists the processes in /proc that match.
+func pidsWhere(match func(pid int) bool) []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if _, g, err := procState(pid); err == nil && g == pgid {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && match(pid) {
 			pids = append(pids, pid)
 		}
 	}

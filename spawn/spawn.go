@@ -39,10 +39,18 @@ type Spawner struct {
 	done     chan struct{}
 	devNull  *os.File
 	self     string
+
+	// The guard (see StartGuard): its pid until it is reaped, what to tell
+	// when it is, and the write end of its pipe, which only this process
+	// holds.
+	guard       int
+	guardExited func(Exit)
+	guardPipe   *os.File
 }
 
+// request is one fork to run on the spawning thread.
 type request struct {
-	spec  Spec
+	fork  func() (int, error)
 	reply chan result
 }
 
@@ -79,7 +87,7 @@ func (s *Spawner) loop() {
 	runtime.LockOSThread()
 	defer close(s.done)
 	for req := range s.requests {
-		pid, err := s.fork(req.spec)
+		pid, err := req.fork()
 		req.reply <- result{pid, err}
 	}
 }
@@ -87,17 +95,27 @@ func (s *Spawner) loop() {
 // Start starts spec and returns the child's pid. The child is not waited
 // for: its exit is reported by Reap.
 func (s *Spawner) Start(spec Spec) (int, error) {
+	return s.onThread(func() (int, error) { return s.fork(spec) })
+}
+
+// onThread runs fork on the spawning thread.
+func (s *Spawner) onThread(fork func() (int, error)) (int, error) {
 	reply := make(chan result, 1)
-	s.requests <- request{spec, reply}
+	s.requests <- request{fork, reply}
 	r := <-reply
 	return r.pid, r.err
 }
 
-// Close stops the spawning thread and waits for it.
+// Close stops the spawning thread and waits for it. Closing the guard's
+// pipe sets the guard off: by then the master is done with its workers.
 func (s *Spawner) Close() error {
 	close(s.requests)
 	<-s.done
-	return s.devNull.Close()
+	err := s.devNull.Close()
+	if s.guardPipe != nil {
+		err = errors.Join(err, s.guardPipe.Close())
+	}
+	return err
 }
 
 func (s *Spawner) fork(spec Spec) (int, error) {
@@ -184,5 +202,22 @@ func Reap() []Exit {
 // Signal sends sig to the process group led by pgid; see SignalGroup.
 func (s *Spawner) Signal(pgid int, sig syscall.Signal) error { return SignalGroup(pgid, sig) }
 
-// Reap collects every exited child; see the package function Reap.
-func (s *Spawner) Reap() []Exit { return Reap() }
+// Reap collects every exited child; see the package function Reap. The
+// guard's exit is not among them: it goes to the function given to
+// StartGuard, so the manager sees workers and orphans only.
+func (s *Spawner) Reap() []Exit {
+	exits := Reap()
+	if s.guard == 0 {
+		return exits
+	}
+	kept := exits[:0]
+	for _, e := range exits {
+		if e.Pid == s.guard {
+			s.guard = 0
+			s.guardExited(e)
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return kept
+}

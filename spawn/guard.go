@@ -1,0 +1,163 @@
+package spawn
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// guardVar marks the guard process and carries what it must know of its
+// master: "<pid>,<pgid>,<start time>".
+const guardVar = "__PMUX_GUARD"
+
+// MasterPIDVar is the variable every worker gets, naming its master. What
+// a wrapper forks inherits it, even after leaving the worker's process
+// group, which is how the guard finds what its master started.
+const MasterPIDVar = "PMUX_MASTER_PID"
+
+// guardPipeFd is where the guard finds the read end of its pipe.
+const guardPipeFd = 3
+
+// guardInfo names one master for its guard.
+type guardInfo struct {
+	pid   int
+	pgid  int    // the master's process group, which the guard never kills
+	start uint64 // the master's start time: a later process at pid is another one
+}
+
+func (g guardInfo) String() string {
+	return fmt.Sprintf("%d,%d,%d", g.pid, g.pgid, g.start)
+}
+
+func parseGuardInfo(s string) (guardInfo, error) {
+	f := strings.Split(s, ",")
+	if len(f) != 3 {
+		return guardInfo{}, fmt.Errorf("bad %s %q from master", guardVar, s)
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	pgid, err2 := strconv.Atoi(f[1])
+	start, err3 := strconv.ParseUint(f[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || pid <= 1 || pgid <= 1 {
+		return guardInfo{}, fmt.Errorf("bad %s %q from master", guardVar, s)
+	}
+	return guardInfo{pid: pid, pgid: pgid, start: start}, nil
+}
+
+// IsGuard reports whether the master started this process as its guard.
+// main checks it right after IsShim and then calls RunGuard.
+func IsGuard() bool {
+	_, ok := os.LookupEnv(guardVar)
+	return ok
+}
+
+// RunGuard waits for the master to go, then kills what it started (see
+// StartGuard). It returns nil once that is done, or why it could not watch.
+func RunGuard() error {
+	g, err := parseGuardInfo(os.Getenv(guardVar))
+	if err != nil {
+		return fmt.Errorf("guard: %w", err)
+	}
+	if err := runGuard(g, guardPipeFd); err != nil {
+		return fmt.Errorf("guard of master %d: %w", g.pid, err)
+	}
+	return nil
+}
+
+// StartGuard starts the guard of this process, the master: a copy of pmux
+// that holds the read end of a pipe whose only write end this process
+// keeps, and sleeps in read(2) on it. Whatever ends this process (an exit,
+// a crash, SIGKILL) closes the write end, and the guard wakes to EOF; no
+// code of the master has to run for it. The guard then SIGKILLs every
+// process whose environment names this master's pid in MasterPIDVar, and
+// each one's process group. It returns the guard's pid, or ErrNotSupported
+// where there is no /proc to find those processes in.
+//
+// A master that stops of its own accord calls ReleaseGuard first: what its
+// workers left behind then gets time to finish before it is killed.
+//
+// exited is called, on the goroutine that calls Reap, if the guard exits
+// while this master lives. Call StartGuard once, before the first Reap.
+func (s *Spawner) StartGuard(exited func(Exit)) (int, error) {
+	g, err := selfGuardInfo()
+	if errors.Is(err, ErrNotSupported) {
+		return 0, err
+	}
+	if err != nil {
+		return 0, fmt.Errorf("start guard: %w", err)
+	}
+	r, w, err := os.Pipe() // both ends close-on-exec: no worker or new master inherits one
+	if err != nil {
+		return 0, fmt.Errorf("start guard: %w", err)
+	}
+	defer r.Close()
+	var env []string
+	for _, kv := range os.Environ() {
+		// A pmux run as a worker of another has that master's variable:
+		// the outer guard must not kill this guard, which has work to do
+		// when this master dies with the outer one.
+		if !strings.HasPrefix(kv, MasterPIDVar+"=") && !strings.HasPrefix(kv, guardVar+"=") {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, guardVar+"="+g.String())
+	null := s.devNull.Fd()
+	attr := &syscall.ProcAttr{
+		Env:   env,
+		Files: []uintptr{null, null, null, r.Fd()},
+		// Its own group, so a terminal's Ctrl-C does not reach it, and
+		// no parent-death signal: it must outlive the master.
+		Sys: &syscall.SysProcAttr{Setpgid: true},
+	}
+	argv := []string{"pmux: guard of master " + strconv.Itoa(g.pid)}
+	pid, err := s.onThread(func() (int, error) { return syscall.ForkExec(s.self, argv, attr) })
+	if err != nil {
+		w.Close()
+		return 0, fmt.Errorf("start guard: %w", err)
+	}
+	s.guard, s.guardExited, s.guardPipe = pid, exited, w
+	return pid, nil
+}
+
+// ReleaseGuard tells the guard that the master is exiting of its own
+// accord, its workers gone, and closes the pipe. A worker that was a
+// wrapper may have left a child behind still finishing its requests (a
+// shell dies at the stop signal, the app it forked drains): the guard
+// gives such processes grace to exit before it kills what is left. Without
+// this call, as when the master is killed, the guard kills at once.
+func (s *Spawner) ReleaseGuard(grace time.Duration) error {
+	if s.guardPipe == nil {
+		return nil
+	}
+	// A few bytes into an empty pipe: the write cannot block. If the guard
+	// is gone it fails with EPIPE, which changes nothing.
+	_, _ = s.guardPipe.WriteString(releaseMsg + strconv.FormatInt(int64(grace), 10) + "\n")
+	err := s.guardPipe.Close()
+	s.guardPipe = nil
+	if err != nil {
+		return fmt.Errorf("release guard: %w", err)
+	}
+	return nil
+}
+
+// releaseMsg starts what ReleaseGuard writes, followed by the grace in
+// nanoseconds.
+const releaseMsg = "release "
+
+// parseRelease reads what the master wrote before the pipe closed: the
+// grace of a master that released its guard, or false for one that did
+// not (it was killed).
+func parseRelease(msg []byte) (time.Duration, bool) {
+	rest, ok := strings.CutPrefix(string(msg), releaseMsg)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSuffix(rest, "\n"), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return time.Duration(n), true
+}
