@@ -241,6 +241,16 @@ func tree(tag string, master int) []int {
 	return out
 }
 
+// stateOf is the state of pid in /proc/<pid>/stat ("R", "S", "T", …), or ""
+// once it is gone.
+func stateOf(pid int) string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	return strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))[0]
+}
+
 // startTree starts a master tagged with a fresh tag and returns both;
 // whatever the test's outcome, nothing tagged outlives it.
 func startTree(t *testing.T, args ...string) (*master, string) {
@@ -277,6 +287,12 @@ func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
 		}
 		if !slices.Contains(procs, guard) {
 			t.Fatalf("run %d: guard %d not among the master's processes %v", i, guard, procs)
+		}
+		// Stopped while it waits: it must be woken, not just find EOF.
+		for deadline := time.Now().Add(10 * time.Second); stateOf(guard) != "T"; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("run %d: guard %d in state %q, want T (stopped) while the master lives", i, guard, stateOf(guard))
+			}
 		}
 		started := slices.DeleteFunc(slices.Clone(procs), func(pid int) bool { return pid == guard })
 		for _, pid := range started {
@@ -349,6 +365,39 @@ func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
 		}
 	}
 	t.Errorf("processes %v outlived the drain by 10 s", left)
+}
+
+// A master SIGKILLed during an upgrade: its guard kills what it started,
+// never the new master (which shares its process group) nor what the new
+// master started.
+func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
+	t.Parallel()
+	r := newUpgradeRig(t, "unicorn")
+	old := r.m.pid()
+	of := func(pid int) func(map[string]any) bool {
+		return func(e map[string]any) bool { return intField(e, "master") == pid }
+	}
+	oldProcs := pidsOf(r.m.waitEvents("worker_ready", 2, 10*time.Second, of(old)))
+	oldProcs = append(oldProcs, pidsOf(r.m.waitEvents("guard_started", 1, 10*time.Second, of(old)))...)
+	child := r.usr2(pmuxV2Bin)
+	newProcs := pidsOf(r.m.waitEvents("worker_ready", 2, 10*time.Second, of(child)))
+	newProcs = append(newProcs, pidsOf(r.m.waitEvents("guard_started", 1, 10*time.Second, of(child)))...)
+	newProcs = append(newProcs, child)
+
+	r.m.signal(syscall.SIGKILL)
+	r.m.wait(5 * time.Second)
+	waitProcsGone(t, "the old master's workers and guard", oldProcs, 5*time.Second)
+	for _, pid := range newProcs {
+		if !alive(pid) {
+			t.Errorf("process %d of the new master (%d) died with the old one; new: %v", pid, child, newProcs)
+		}
+	}
+	getReport(t, newClient("unix", r.sock))
+	for _, e := range r.m.events("worker_exited") {
+		if of(child)(e) {
+			t.Errorf("a worker of the new master exited: %v", e)
+		}
+	}
 }
 
 // SIGKILL random workers under load: only requests the killed worker had

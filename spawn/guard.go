@@ -19,8 +19,12 @@ const guardVar = "__PMUX_GUARD"
 // group, which is how the guard finds what its master started.
 const MasterPIDVar = "PMUX_MASTER_PID"
 
-// guardPipeFd is where the guard finds the read end of its pipe.
-const guardPipeFd = 3
+// The guard finds the read end of its pipe at fd 3, and at fd 4 the write
+// end of another, on which it says it is ready.
+const (
+	guardPipeFd  = 3
+	guardReadyFd = 4
+)
 
 // guardInfo names one master for its guard.
 type guardInfo struct {
@@ -61,7 +65,7 @@ func RunGuard() error {
 	if err != nil {
 		return fmt.Errorf("guard: %w", err)
 	}
-	if err := runGuard(g, guardPipeFd); err != nil {
+	if err := runGuard(g, guardPipeFd, guardReadyFd); err != nil {
 		return fmt.Errorf("guard of master %d: %w", g.pid, err)
 	}
 	return nil
@@ -75,6 +79,14 @@ func RunGuard() error {
 // process whose environment names this master's pid in MasterPIDVar, and
 // each one's process group. It returns the guard's pid, or ErrNotSupported
 // where there is no /proc to find those processes in.
+//
+// Once the guard says it is ready, the master stops it (SIGSTOP): a Go
+// program asleep in read(2) still has the runtime's monitor thread wake it
+// every minute, a stopped one has no thread running at all. A master that
+// dies cannot continue it: the kernel does, with the guard's parent-death
+// signal, SIGCONT, when the thread that forked it (the spawning thread,
+// which lives as long as the master) ends; by then the pipe is closed.
+// Close continues it too.
 //
 // A master that stops of its own accord calls ReleaseGuard first: what its
 // workers left behind then gets time to finish before it is killed.
@@ -94,6 +106,12 @@ func (s *Spawner) StartGuard(exited func(Exit)) (int, error) {
 		return 0, fmt.Errorf("start guard: %w", err)
 	}
 	defer r.Close()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		w.Close()
+		return 0, fmt.Errorf("start guard: %w", err)
+	}
+	defer readyW.Close()
 	var env []string
 	for _, kv := range os.Environ() {
 		// A pmux run as a worker of another has that master's variable:
@@ -107,19 +125,51 @@ func (s *Spawner) StartGuard(exited func(Exit)) (int, error) {
 	null := s.devNull.Fd()
 	attr := &syscall.ProcAttr{
 		Env:   env,
-		Files: []uintptr{null, null, null, r.Fd()},
-		// Its own group, so a terminal's Ctrl-C does not reach it, and
-		// no parent-death signal: it must outlive the master.
-		Sys: &syscall.SysProcAttr{Setpgid: true},
+		Files: []uintptr{null, null, null, r.Fd(), readyW.Fd()},
+		Sys:   guardSysProcAttr(),
 	}
 	argv := []string{"pmux: guard of master " + strconv.Itoa(g.pid)}
 	pid, err := s.onThread(func() (int, error) { return syscall.ForkExec(s.self, argv, attr) })
 	if err != nil {
 		w.Close()
+		readyR.Close()
 		return 0, fmt.Errorf("start guard: %w", err)
 	}
 	s.guard, s.guardExited, s.guardPipe = pid, exited, w
+	s.guardHandle = openGuardHandle(pid)
+	// Off the caller's path: the guard takes a few milliseconds to start.
+	s.guardReady, s.parked = readyR, make(chan struct{})
+	go func() {
+		defer close(s.parked)
+		defer readyR.Close()
+		// Bounded: a guard that never says it is ready is left running.
+		readyR.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var b [1]byte
+		if n, _ := readyR.Read(b[:]); n == 1 {
+			s.guardHandle.signal(syscall.SIGSTOP)
+		}
+	}()
 	return pid, nil
+}
+
+// closeGuard ends the wait for the guard to be ready, closes its pipe if
+// ReleaseGuard did not, and continues it. The spawning thread's end would
+// too, but the runtime keeps the thread if it is the process's first one.
+func (s *Spawner) closeGuard() error {
+	if s.parked == nil {
+		return nil
+	}
+	s.guardReady.SetReadDeadline(time.Now())
+	<-s.parked
+	s.parked = nil
+	var err error
+	if s.guardPipe != nil {
+		err = s.guardPipe.Close()
+		s.guardPipe = nil
+	}
+	s.guardHandle.signal(syscall.SIGCONT)
+	s.guardHandle.close()
+	return err
 }
 
 // ReleaseGuard tells the guard that the master is exiting of its own

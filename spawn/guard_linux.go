@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"syscall"
@@ -28,13 +29,50 @@ func selfGuardInfo() (guardInfo, error) {
 	return guardInfo{pid: pid, pgid: st.pgrp, start: st.start}, nil
 }
 
-func runGuard(g guardInfo, fd int) error {
+// guardSysProcAttr puts the guard in a group of its own, so a terminal's
+// Ctrl-C does not reach it, and gives it SIGCONT as its parent-death
+// signal, which continues it once the master has stopped it.
+func guardSysProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGCONT}
+}
+
+// guardHandle signals the guard through a pidfd, opened while the guard
+// cannot have been reaped yet: a signal sent later cannot reach another
+// process that took its pid. Without one (a kernel before 5.3) it sends
+// nothing, and the guard is never stopped: it still works, with the
+// runtime's wakeups.
+type guardHandle struct{ pidfd int }
+
+func openGuardHandle(pid int) guardHandle {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return guardHandle{-1}
+	}
+	return guardHandle{pidfd}
+}
+
+func (h guardHandle) signal(sig syscall.Signal) {
+	if h.pidfd >= 0 {
+		_ = unix.PidfdSendSignal(h.pidfd, sig, nil, 0)
+	}
+}
+
+func (h guardHandle) close() {
+	if h.pidfd >= 0 {
+		unix.Close(h.pidfd)
+	}
+}
+
+func runGuard(g guardInfo, fd, readyFd int) error {
 	// What a terminal, a hang-up or a supervisor's stop sends to every
 	// process is for the master to act on; the guard's work comes after.
+	// SIGHUP also comes with SIGCONT to a stopped process whose group the
+	// master's death leaves orphaned.
 	signal.Ignore(syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE)
 	// Nothing is allocated while waiting, and a forced collection every
-	// two minutes would be the guard's only wakeup.
+	// two minutes would be a wakeup if the guard is not stopped.
 	gc := debug.SetGCPercent(-1)
+	ready(g, readyFd)
 	msg, err := readToEOF(fd)
 	debug.SetGCPercent(gc)
 	if err != nil {
@@ -46,6 +84,23 @@ func runGuard(g guardInfo, fd int) error {
 	}
 	t.sweep(sweepFor)
 	return nil
+}
+
+// ready tells the master that the guard may be stopped: its signals are
+// set, and SIGCONT will come when the master goes. That is the
+// parent-death signal the master gave it, which an exec clears for a
+// binary with file capabilities (setcap, to bind a low port): so it is set
+// again here, and the parent checked after that, as the prctl(2) idiom
+// goes. A master already gone is not told: the guard is not stopped, and
+// EOF is there to read.
+func ready(g guardInfo, readyFd int) {
+	defer syscall.Close(readyFd)
+	// The signal belongs to the thread that asks for it: this one, kept.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGCONT), 0, 0, 0); err != nil || os.Getppid() != g.pid {
+		return
+	}
+	_, _ = syscall.Write(readyFd, []byte{1})
 }
 
 // readToEOF blocks in read(2) until every write end of the pipe is closed,

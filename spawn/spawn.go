@@ -46,6 +46,9 @@ type Spawner struct {
 	guard       int
 	guardExited func(Exit)
 	guardPipe   *os.File
+	guardHandle guardHandle
+	guardReady  *os.File      // where the guard says it is ready to be stopped
+	parked      chan struct{} // closed once the guard is stopped, or will not be
 }
 
 // request is one fork to run on the spawning thread.
@@ -109,13 +112,10 @@ func (s *Spawner) onThread(fork func() (int, error)) (int, error) {
 // Close stops the spawning thread and waits for it. Closing the guard's
 // pipe sets the guard off: by then the master is done with its workers.
 func (s *Spawner) Close() error {
+	gerr := s.closeGuard()
 	close(s.requests)
 	<-s.done
-	err := s.devNull.Close()
-	if s.guardPipe != nil {
-		err = errors.Join(err, s.guardPipe.Close())
-	}
-	return err
+	return errors.Join(gerr, s.devNull.Close())
 }
 
 func (s *Spawner) fork(spec Spec) (int, error) {
