@@ -400,6 +400,32 @@ func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
 	}
 }
 
+// A guard killed while its master lives is reaped and said once, as a
+// warning; it is not a worker, and the master goes on serving.
+func TestFaultGuardKilledIsSaidOnce(t *testing.T) {
+	t.Parallel()
+	m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
+		"run", "-w", "1", "-b", "127.0.0.1:0", "--", workerBin)
+	m.readyWorkers(1)
+	guard := intField(m.waitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
+	syscall.Kill(guard, syscall.SIGKILL)
+	e := m.waitEvents("guard_exited", 1, 10*time.Second, nil)[0]
+	if e["level"] != "warn" || intField(e, "pid") != guard || e["status"] != "signal KILL" {
+		t.Errorf("guard_exited %v, want a warning for pid %d, signal KILL", e, guard)
+	}
+	getReport(t, newClient("tcp", m.addr()))
+	for _, name := range []string{"orphan_reaped", "worker_exited"} {
+		for _, e := range m.events(name) {
+			if intField(e, "pid") == guard {
+				t.Errorf("the guard's exit also logged as %s: %v", name, e)
+			}
+		}
+	}
+	if n := len(m.events("guard_exited")); n != 1 {
+		t.Errorf("%d guard_exited events, want 1", n)
+	}
+}
+
 // SIGKILL random workers under load: only requests the killed worker had
 // accepted may fail (at most one per client, since each client has one
 // request outstanding); none is refused, the socket never goes away; each

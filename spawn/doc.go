@@ -23,8 +23,9 @@
 //     is a wrapper (sh -c 'app; echo bye', npm start) forks the app, which
 //     would outlive a master killed with SIGKILL, re-parented to init. So
 //     each master starts a guard (StartGuard): pmux again, in a group of
-//     its own, asleep in read(2) on a pipe whose only write end the master
-//     holds. The kernel closes it however the master ends, and the guard
+//     its own, stopped, with the read end of a pipe whose write end only
+//     the master has. However the master ends, the kernel closes the pipe and
+//     continues the guard (its parent-death signal is SIGCONT), which
 //     SIGKILLs every process whose environment names the master in
 //     PMUX_MASTER_PID (inherited by whatever a worker forks, even a child
 //     that left the group with setsid) and each one's process group. A
