@@ -34,8 +34,8 @@ bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/bench ./bench
 	PMUX=$(BIN)/pmux BENCH_GO_APP=$(BIN)/example-go ./$(BIN)/bench
 
-# The fault suite in its long form (a short form runs in make test), known
-# pmux bugs included.
+# The fault suite in its long form (a short form runs in make test): each
+# fault repeated more often.
 faults:
 	PMUX_FAULTS=long $(GO) test -race -count=1 -timeout 20m -run '^TestFault' -v .
 

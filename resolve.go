@@ -165,7 +165,7 @@ func workerBaseEnv(p config.Pool) ([]string, error) {
 }
 
 // isInternalVar reports variables that describe pmux's own situation and
-// must not reach a worker (SPEC §3).
+// must not reach a worker (pmux sets them itself).
 func isInternalVar(key string) bool {
 	switch key {
 	case "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID":

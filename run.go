@@ -36,7 +36,7 @@ func runAction(c *cli.Context) error {
 
 // bootMaster is the beginning shared by run and start: signals first
 // (from here on, one sent while pmux starts is queued, not fatal; the
-// channel is buffered and a storm may be coalesced, which SPEC §4 allows),
+// channel is buffered and a storm may be coalesced, which the signal table allows),
 // then the configuration, then serve.
 func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup)) error {
 	signals := make(chan os.Signal, 64)

@@ -33,7 +33,7 @@ var effects = map[string]struct {
 }
 
 // Every signal of every profile, against the real binary: the master
-// names the action of SPEC §4 and the action takes effect.
+// names the action of the README's signal table and the action takes effect.
 func TestEverySignalOfEveryProfile(t *testing.T) {
 	table := map[string]map[syscall.Signal]string{
 		"unicorn":   {syscall.SIGHUP: "reload", syscall.SIGUSR1: "reopen_logs", syscall.SIGWINCH: "stop_workers", syscall.SIGTTIN: "incr", syscall.SIGTTOU: "decr", syscall.SIGURG: "ignored", syscall.SIGPWR: "status_dump"},

@@ -29,7 +29,7 @@ func upgradeCommand() *cli.Command {
 	}
 }
 
-// upgrader walks one master through the binary upgrade of SPEC §6.
+// upgrader walks one master through the binary upgrade (USR2, WINCH, QUIT).
 type upgrader struct {
 	ctx context.Context
 	out io.Writer

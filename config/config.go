@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// Signal profiles (SPEC §4).
+// Signal profiles: the masters whose signals pmux obeys.
 var profiles = []string{"unicorn", "gunicorn", "puma", "pitchfork"}
 
 // Values of the closed string sets, in the order error messages list them.
@@ -61,7 +61,7 @@ type Pool struct {
 	Name            string            `toml:"name" doc:"pool name, [A-Za-z0-9_-]+, unique; used in logs, status and scale"`
 	Command         []string          `toml:"command" default:"none (required)" doc:"argv of the worker, e.g. [\"bundle\", \"exec\", \"ruby\", \"app.rb\"]; no shell is involved"`
 	Workers         int               `toml:"workers" type:"integer or \"auto\"" doc:"number of workers, 0..1024; \"auto\" is the CPU count"`
-	Bind            []string          `toml:"bind" default:"none" doc:"sockets handed to every worker as fds 3, 4, … (SPEC §2); a socket belongs to one pool; the command line alone defaults to 0.0.0.0:$PORT or 127.0.0.1:8000"`
+	Bind            []string          `toml:"bind" default:"none" doc:"sockets handed to every worker as fds 3, 4, …; a socket belongs to one pool; the command line alone defaults to 0.0.0.0:$PORT or 127.0.0.1:8000"`
 	Ready           Ready             `toml:"ready" doc:"when a new worker counts as ready: none, notify (sd_notify READY=1) or delay=DUR"`
 	BootTimeout     Duration          `toml:"boot_timeout" doc:"a worker not ready by then is killed and counted as a failed boot"`
 	GracefulTimeout Duration          `toml:"graceful_timeout" doc:"graceful stop: stop_signal, then KILL after this"`
@@ -82,7 +82,7 @@ type Pool struct {
 	Compat          []string          `toml:"compat" default:"none" doc:"extra fd-passing conventions: einhorn, server-starter"`
 }
 
-// Default returns the defaults of SPEC §1, with no pools.
+// Default returns the documented defaults, with no pools.
 func Default() Config {
 	return Config{
 		Signals:      "unicorn",
@@ -92,7 +92,7 @@ func Default() Config {
 	}
 }
 
-// DefaultPool returns a pool with the defaults of SPEC §1 and no command.
+// DefaultPool returns a pool with the documented defaults and no command.
 // Its name is "web", the name a single unnamed pool gets.
 func DefaultPool() Pool {
 	return Pool{

@@ -153,7 +153,7 @@ const (
 	ReadyDelay  = "delay"  // ready Ready.Delay after exec
 )
 
-// Ready says when a new worker counts as ready (SPEC §5). Its text form is
+// Ready says when a new worker counts as ready. Its text form is
 // "none", "notify" or "delay=DUR".
 type Ready struct {
 	Mode  string        // ReadyNone, ReadyNotify or ReadyDelay
@@ -239,7 +239,7 @@ func ParseUmask(s string) (uint32, error) {
 	return uint32(v), nil
 }
 
-// DefaultBind is the address --bind defaults to (SPEC §1): 0.0.0.0:$PORT
+// DefaultBind is the address --bind defaults to: 0.0.0.0:$PORT
 // when PORT is set, as Heroku-style platforms expect, else 127.0.0.1:8000.
 // It takes a lookup function rather than reading the environment so that
 // this package stays free of I/O and tests need no t.Setenv.

@@ -92,7 +92,7 @@ type Options struct {
 	Output *logs.Sink
 	// ReopenLogs reopens every file pmux owns; nil when it owns none.
 	ReopenLogs func() error
-	// Upgrade lets the master start its successor (SPEC §6); nil disables
+	// Upgrade lets the master start its successor (the USR2 upgrade); nil disables
 	// the upgrade action.
 	Upgrade *UpgradeOptions
 	// Reload reads the configuration anew for a reload, off the loop; nil

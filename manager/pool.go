@@ -398,7 +398,7 @@ func (m *Manager) scheduleRespawn(p *pool, s *slot, delay time.Duration) {
 	})
 }
 
-// workerEnv is the pool's environment plus the variables of SPEC §3. The
+// workerEnv is the pool's environment plus the variables pmux gives every worker. The
 // shim adds LISTEN_PID, which only the child can know.
 func (m *Manager) workerEnv(p *pool, s *slot) []string {
 	cfg := p.cfg

@@ -10,7 +10,7 @@ import (
 	"github.com/pmux/pmux/spawn"
 )
 
-// The binary upgrade (SPEC §6) in the manager's terms: the old master
+// The binary upgrade in the manager's terms: the old master
 // fork-execs the binary at its start path as a child, handing it every
 // listening socket; both serve; the operator stops one of them. The old
 // master tracks its child like a worker (its exit arrives through Reap) and

@@ -510,7 +510,7 @@ func TestRename(t *testing.T) {
 	}
 }
 
-// TestUpgradeDance walks the pidfile steps of SPEC §6 for both profiles.
+// TestUpgradeDance walks the pidfile steps of the USR2 upgrade for both profiles.
 func TestUpgradeDance(t *testing.T) {
 	const oldPid, newPid = 1000, 2000
 	// In these flows the other master is alive and a pmux.

@@ -6,7 +6,7 @@
 // # Model
 //
 // A Profile names the conventions of one upstream server (unicorn, gunicorn,
-// puma, pitchfork). For(profile) returns its Map: the SPEC §4 table column for
+// puma, pitchfork). For(profile) returns its Map: the signal table's column for
 // that profile plus the profile's TTOU floor. Map.With applies the config
 // file's [signals] table on top and returns a new Map; a Map is a value and is
 // never changed in place, so the manager can swap maps on reload without
@@ -18,7 +18,7 @@
 //
 // # Invariants
 //
-//   - The table in signalmap.go is SPEC §4's table, row for row; the tests and
+//   - The table in signalmap.go is the README's signal table, row for row; the tests and
 //     the golden files in testdata/ pin every cell.
 //   - Overrides change actions only, never the set of handled signals nor the
 //     floor, so the registration made at start-up stays valid across reloads.

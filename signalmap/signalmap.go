@@ -13,7 +13,7 @@ import (
 // name used in the [signals] config table and in logs.
 type Action string
 
-// The master actions of SPEC §4.
+// The master actions a signal can ask of the master.
 const (
 	// None means the signal is received and ignored.
 	None           Action = "ignored"
@@ -81,7 +81,7 @@ var profiles = [...]Profile{Unicorn, Gunicorn, Puma, Pitchfork}
 // may scale a pool down to zero workers, gunicorn and puma keep one.
 var floors = [len(profiles)]int{0, 1, 1, 0}
 
-// table is SPEC §4's table, row for row. Columns: unicorn, gunicorn, puma,
+// table is the README's signal table, row for row. Columns: unicorn, gunicorn, puma,
 // pitchfork. statusSignal is PWR on Linux and INFO on the BSDs and macOS.
 var table = [...]struct {
 	sig syscall.Signal
@@ -184,7 +184,7 @@ func (m Map) Action(sig syscall.Signal) Action {
 func (m Map) Floor() int { return m.floor }
 
 // Signals returns every signal the master must register. The set is the same
-// for every profile and every override, in SPEC §4's row order.
+// for every profile and every override, in the signal table's row order.
 func (m Map) Signals() []syscall.Signal {
 	sigs := make([]syscall.Signal, len(table))
 	for i, row := range table {

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 // macOS) in the expected tables below.
 const status = "STATUS"
 
-// spec is SPEC §4's table, typed in again by hand from the spec rather than
+// spec is the README's signal table, typed in again by hand from it rather than
 // derived from the package's table, so that a mistake in one shows up.
 var spec = map[Profile]struct {
 	floor int
