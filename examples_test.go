@@ -37,6 +37,7 @@ import (
 var debianPackage = map[string]string{
 	"ruby": "ruby", "puma": "puma", "unicorn": "unicorn", "bundle": "ruby-bundler",
 	"python3": "python3", "gunicorn": "gunicorn", "node": "nodejs",
+	"make": "make", "man": "man-db", "zsh": "zsh", "fish": "fish",
 }
 
 // missing skips the test, or fails it when the examples are required.

@@ -15,9 +15,6 @@ import (
 	"github.com/pmux/pmux/spawn"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
-var version = "dev"
-
 // Exit codes, the same whichever command meets the failure (README.md,
 // "Exit codes").
 const (
@@ -93,7 +90,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:    "pmux",
 		Usage:   "a pre-fork master for any command: unicorn for anything",
-		Version: version,
+		Version: pmuxVersion(),
 		// Errors go back to run, which prints one line and picks the exit
 		// code; urfave/cli must never call os.Exit behind deferred cleanups.
 		ExitErrHandler:  func(*cli.Context, error) {},
@@ -110,10 +107,10 @@ func newApp() *cli.App {
 				Name:  "version",
 				Usage: "print the version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintln(c.App.Writer, "pmux", version)
+					fmt.Fprintln(c.App.Writer, versionLine())
 					return nil
 				},
 			},
-		}, controlCommands()...),
+		}, append(controlCommands(), docsCommands()...)...),
 	}
 }

@@ -168,7 +168,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	}
 	// Logged once nothing can fail any more, so a failed start prints one
 	// line: its error.
-	log.Info().Str("event", "master_starting").Str("version", version).Msg("pmux starting")
+	log.Info().Str("event", "master_starting").Str("version", pmuxVersion()).Msg("pmux starting")
 	for _, p := range pools {
 		for _, l := range p.manager.Listeners {
 			log.Info().Str("event", "listening").Str("pool", p.manager.Name).Str("addr", l.Addr()).

@@ -18,10 +18,10 @@ import (
 // startCommand is Procfile mode, as foreman and honcho run it.
 func startCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "procfile", Aliases: []string{"f"}, Value: "Procfile", Usage: "the Procfile to run"},
-		&cli.StringFlag{Name: "formation", Aliases: []string{"m"}, Value: "all=1", Usage: "workers per process type: web=2,jobs=1 or all=N"},
+		&cli.StringFlag{Name: "procfile", Aliases: []string{"f"}, Value: "Procfile", Usage: "run the process types of the Procfile `FILE`"},
+		&cli.StringFlag{Name: "formation", Aliases: []string{"m"}, Value: "all=1", Usage: "workers per process type, the `FORMATION`: web=2,jobs=1 or all=N"},
 		&cli.StringSliceFlag{Name: "env", Aliases: []string{"e"}, Usage: "`FILE`s of environment for every process (default .env when present)"},
-		&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "base port: web gets it, each later type 100 more (default $PORT or 5000)"},
+		&cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "base `PORT`: web gets it, each later type 100 more (default $PORT or 5000)"},
 		&cli.StringFlag{Name: "bind", Aliases: []string{"b"}, Usage: "`ADDR` for the web type instead of 0.0.0.0:PORT"},
 	}
 	for _, f := range masterFlags() {
