@@ -11,6 +11,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -610,18 +611,7 @@ func flagValue(argv []string, name string) (string, bool) {
 // shell or init in front), TERM from kubelet is a graceful stop, preStop
 // stops pmux gracefully, and the readiness probe asks pmux itself.
 func TestExampleKubernetes(t *testing.T) {
-	docs := yamlDocs(t, "examples/kubernetes/deployment.yaml")
-	var deploy map[string]any
-	for _, d := range docs {
-		if d["kind"] == "Deployment" {
-			deploy = d
-		}
-	}
-	if deploy == nil || deploy["apiVersion"] != "apps/v1" {
-		t.Fatalf("no apps/v1 Deployment among %d documents", len(docs))
-	}
-	pod := dig(t, deploy, "spec", "template", "spec")
-	ctr := dig(t, pod, "containers", 0)
+	pod, ctr := kubernetesContainer(t)
 	command := stringList(t, dig(t, ctr, "command"))
 	if len(command) < 2 || filepath.Base(command[0]) != "pmux" || command[1] != "run" {
 		t.Fatalf("container command %v: want pmux run as PID 1", command)
@@ -680,6 +670,193 @@ func TestExampleKubernetes(t *testing.T) {
 		t.Parallel()
 		runKubernetesCommand(t, command, preStop, probe, pidfile)
 	})
+}
+
+// kubernetesContainer returns the pod spec of the manifest's Deployment
+// and its first container.
+func kubernetesContainer(t *testing.T) (pod, ctr any) {
+	t.Helper()
+	docs := yamlDocs(t, "examples/kubernetes/deployment.yaml")
+	var deploy map[string]any
+	for _, d := range docs {
+		if d["kind"] == "Deployment" {
+			deploy = d
+		}
+	}
+	if deploy == nil || deploy["apiVersion"] != "apps/v1" {
+		t.Fatalf("no apps/v1 Deployment among %d documents", len(docs))
+	}
+	pod = dig(t, deploy, "spec", "template", "spec")
+	return pod, dig(t, pod, "containers", 0)
+}
+
+// dockerInstruction is one instruction of a Dockerfile: FROM, RUN, COPY …
+type dockerInstruction struct {
+	cmd  string // upper case
+	args string
+}
+
+// dockerfile reads a Dockerfile's instructions, continuation lines
+// joined, comments and parser directives dropped.
+func dockerfile(t *testing.T, path string) []dockerInstruction {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []dockerInstruction
+	var cur string
+	for _, line := range strings.Split(string(data), "\n") {
+		trimmed := strings.TrimSpace(line)
+		if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+			continue
+		}
+		if strings.HasSuffix(trimmed, "\\") {
+			cur += strings.TrimSuffix(trimmed, "\\") + " "
+			continue
+		}
+		cur += trimmed
+		cmd, args, _ := strings.Cut(cur, " ")
+		out = append(out, dockerInstruction{strings.ToUpper(cmd), strings.TrimSpace(args)})
+		cur = ""
+	}
+	return out
+}
+
+// execForm decodes an instruction's JSON exec form: ["a", "b"].
+func execForm(t *testing.T, in dockerInstruction) []string {
+	t.Helper()
+	var argv []string
+	if err := json.Unmarshal([]byte(in.args), &argv); err != nil || len(argv) == 0 {
+		t.Fatalf("%s %s: want the exec form [\"cmd\", \"arg\"…] (no shell in front): %v", in.cmd, in.args, err)
+	}
+	return argv
+}
+
+// The container example builds the image the Kubernetes manifest runs:
+// multi-stage, pmux and the app where the manifest's command finds them,
+// the manifest's non-root user and port, pmux as PID 1 with the manifest's
+// very command, and its readiness probe as the health check.
+func TestExampleContainer(t *testing.T) {
+	_, ctr := kubernetesContainer(t)
+	command := stringList(t, dig(t, ctr, "command"))
+	instructions := dockerfile(t, "examples/container/Dockerfile")
+
+	// The stages: a Go build stage, then a small final one.
+	var stages []string // the FROM arguments
+	final := map[string][]dockerInstruction{}
+	for _, in := range instructions {
+		if in.cmd == "FROM" {
+			stages = append(stages, in.args)
+			continue
+		}
+		if len(stages) == 0 {
+			t.Fatalf("%s before the first FROM", in.cmd)
+		}
+		if len(stages) > 1 {
+			final[in.cmd] = append(final[in.cmd], in)
+		}
+	}
+	if len(stages) != 2 {
+		t.Fatalf("stages %q: want a build stage and the image", stages)
+	}
+	build := strings.Fields(stages[0])
+	if len(build) != 3 || !strings.HasPrefix(build[0], "golang:") || !strings.EqualFold(build[1], "AS") {
+		t.Fatalf("first stage FROM %s: want golang:<version> AS <name>", stages[0])
+	}
+	goMod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindSubmatch(goMod)
+	if goLine == nil || !strings.HasPrefix(strings.TrimPrefix(build[0], "golang:"), string(goLine[1])) {
+		t.Errorf("FROM %s does not match go.mod's go %s", build[0], goLine[1])
+	}
+	if base := strings.Fields(stages[1])[0]; base == "scratch" || strings.HasPrefix(base, "golang") {
+		t.Errorf("final stage FROM %s: want a small image with the /bin/sh the preStop hook runs", base)
+	}
+	var built string
+	for _, in := range instructions {
+		if in.cmd == "RUN" && strings.Contains(in.args, "go build") {
+			built += in.args + "\n"
+		}
+	}
+	for _, want := range []string{"CGO_ENABLED=0 go build -trimpath", " .", "./examples/go"} {
+		if !strings.Contains(built, want) {
+			t.Errorf("the build stage's go build runs lack %q:\n%s", want, built)
+		}
+	}
+
+	// The binaries where the manifest runs them.
+	app := command[slices.Index(command, "--")+1]
+	copied := map[string]bool{}
+	for _, in := range final["COPY"] {
+		f := strings.Fields(in.args)
+		if len(f) == 3 && f[0] == "--from="+build[2] {
+			copied[f[2]] = true
+		}
+	}
+	for _, path := range []string{command[0], app} {
+		if !copied[path] {
+			t.Errorf("the image has no %s from the %s stage, which the manifest runs", path, build[2])
+		}
+	}
+
+	// The user: not root, the manifest's.
+	uid := fmt.Sprint(dig(t, ctr, "securityContext", "runAsUser"))
+	if users := final["USER"]; len(users) != 1 || strings.Split(users[0].args, ":")[0] != uid || uid == "0" {
+		t.Errorf("USER %v: want the manifest's runAsUser %s, numeric and not root", users, uid)
+	}
+	// The port: the manifest's containerPort, which pmux binds.
+	port := fmt.Sprint(dig(t, ctr, "ports", 0, "containerPort"))
+	if expose := final["EXPOSE"]; len(expose) != 1 || expose[0].args != port {
+		t.Errorf("EXPOSE %v: want the manifest's containerPort %s", expose, port)
+	}
+	if bind, _ := flagValue(command, "--bind"); !strings.HasSuffix(bind, ":"+port) {
+		t.Errorf("the manifest binds %s, not its containerPort %s", bind, port)
+	}
+	// pmux is PID 1 with the manifest's command, and the health check is
+	// its readiness probe.
+	if eps := final["ENTRYPOINT"]; len(eps) != 1 || !slices.Equal(execForm(t, eps[0]), command) {
+		t.Errorf("ENTRYPOINT %v: want the manifest's command %q in exec form", eps, command)
+	}
+	probe := stringList(t, dig(t, ctr, "readinessProbe", "exec", "command"))
+	hc := final["HEALTHCHECK"]
+	if len(hc) != 1 || !strings.Contains(hc[0].args, "CMD [") {
+		t.Fatalf("HEALTHCHECK %v: want one, CMD in exec form", hc)
+	}
+	_, check, _ := strings.Cut(hc[0].args, "CMD ")
+	if argv := execForm(t, dockerInstruction{"HEALTHCHECK CMD", check}); !slices.Equal(argv, probe) {
+		t.Errorf("HEALTHCHECK CMD %q: want the readiness probe %q", argv, probe)
+	}
+	// The stop signal is the graceful stop kubelet's TERM is.
+	profile, _ := flagValue(command, "--signals")
+	p, err := signalmap.ParseProfile(profile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stop := final["STOPSIGNAL"]; len(stop) != 1 || signalmap.For(p).Action(mustSignal(t, stop[0].args)) != signalmap.GracefulStop {
+		t.Errorf("STOPSIGNAL %v: want a graceful stop of the %s profile", stop, profile)
+	}
+	// What the build copies in must exist.
+	for _, in := range instructions {
+		if f := strings.Fields(in.args); in.cmd == "COPY" && !strings.HasPrefix(f[0], "--from=") {
+			for _, src := range f[:len(f)-1] {
+				if _, err := os.Stat(src); err != nil {
+					t.Errorf("COPY %s: %v", in.args, err)
+				}
+			}
+		}
+	}
+}
+
+func mustSignal(t *testing.T, name string) syscall.Signal {
+	t.Helper()
+	sig, err := signalmap.ParseSignal(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sig
 }
 
 // runKubernetesCommand runs the container's command with the image's paths
