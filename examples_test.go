@@ -379,18 +379,8 @@ func runPmuxIn(t *testing.T, dir string, args ...string) (string, string, int) {
 	cmd.Env = append(os.Environ(), "PMUX_LOG_FORMAT=json")
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	if err := runGroup(t, cmd, 30*time.Second); err != nil && cmd.ProcessState == nil {
 		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		t.Fatalf("pmux %v did not exit", args)
 	}
 	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }

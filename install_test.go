@@ -28,9 +28,30 @@ import (
 	"github.com/pmux/pmux/signalmap"
 )
 
-// runToEnd runs argv in dir to completion with env added to the test's
-// environment, and returns its combined output. A command still running
-// after timeout is killed with its process group and fails the test.
+// runGroup runs the prepared cmd as the leader of a process group and
+// waits for it. A command still running after timeout is killed with its
+// group and fails the test.
+func runGroup(t *testing.T, cmd *exec.Cmd, timeout time.Duration) error {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("%s did not finish within %v", strings.Join(cmd.Args, " "), timeout)
+		return nil
+	}
+}
+
+// runToEnd runs argv in dir with env added to the test's environment, and
+// returns its combined output.
 func runToEnd(t *testing.T, dir string, env []string, timeout time.Duration, argv ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
@@ -38,21 +59,8 @@ func runToEnd(t *testing.T, dir string, env []string, timeout time.Duration, arg
 	cmd.Env = append(os.Environ(), env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		return "", err
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.String(), err
-	case <-time.After(timeout):
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
-		t.Fatalf("%s did not finish within %v:\n%s", strings.Join(argv, " "), timeout, out.String())
-		return "", nil
-	}
+	err := runGroup(t, cmd, timeout)
+	return out.String(), err
 }
 
 // sourceFiles lists the files a fresh clone of this tree has: those git
