@@ -3,7 +3,9 @@ GO       ?= go
 BIN      := bin
 # The version stamped into make build and make release. Outside a git
 # checkout nothing is stamped and pmux reports its build info's version.
-VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null)
+ifeq ($(origin VERSION),undefined)
+VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null)
+endif
 LDFLAGS  := -s -w $(if $(VERSION),-X main.version=$(VERSION))
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
