@@ -429,10 +429,11 @@ func TestREADMETroubleshooting(t *testing.T) {
 				t.Fatal(err)
 			}
 			cmd := strings.ReplaceAll(strings.TrimPrefix(b.lines[0], "$ "), "127.0.0.1:8000", "127.0.0.1:"+port)
-			out, exited := runUntilSaid(t, dir, cmd, b.lines[1:])
 			// A failed start ends with pmux's one line, and exit 1.
+			failedStart := strings.HasPrefix(b.lines[1], "pmux: ")
+			out, exited := runUntilSaid(t, dir, cmd, b.lines[1:], failedStart)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
-			if strings.HasPrefix(b.lines[1], "pmux: ") && (exited != 1 || !outputPattern(b.lines[1]).MatchString(lines[len(lines)-1])) {
+			if failedStart && (exited != 1 || !outputPattern(b.lines[1]).MatchString(lines[len(lines)-1])) {
 				t.Errorf("%s: exit %d, output\n%s\nwant exit 1 after the line %s", cmd, exited, out, b.lines[1])
 			}
 		})
@@ -443,10 +444,10 @@ func TestREADMETroubleshooting(t *testing.T) {
 }
 
 // runUntilSaid runs the shell command line in dir until every wanted line
-// has appeared in its output, or it exits, or 30 s pass; a command still
-// running then gets Ctrl-C (INT to its process group). It returns the
-// output and the exit code, -1 when it was stopped.
-func runUntilSaid(t *testing.T, dir, line string, want []string) (string, int) {
+// has appeared in its output (unless untilExit), or it exits, or 30 s pass;
+// a command still running then gets Ctrl-C (INT to its process group). It
+// returns the output and the exit code, -1 when it was stopped.
+func runUntilSaid(t *testing.T, dir, line string, want []string, untilExit bool) (string, int) {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", line)
 	cmd.Dir = dir
@@ -484,7 +485,7 @@ wait:
 		case <-deadline:
 			break wait
 		case <-time.After(50 * time.Millisecond):
-			if len(missingLines()) == 0 {
+			if !untilExit && len(missingLines()) == 0 {
 				break wait
 			}
 		}
