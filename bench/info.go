@@ -3,11 +3,12 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // info describes the machine and the software measured.
@@ -36,27 +37,17 @@ func version(name string, args ...string) string {
 }
 
 func loadAvg() string {
-	data, _ := os.ReadFile("/proc/loadavg")
-	f := strings.Fields(string(data))
-	if len(f) < 3 {
+	avg, err := proc.Default.LoadAvg()
+	if err != nil {
 		return "?"
 	}
-	return strings.Join(f[:3], " ")
+	return avg
 }
 
 func machineInfo(e *env) info {
 	in := info{date: time.Now().UTC().Format("2006-01-02 15:04 UTC"), cpus: runtime.NumCPU(), goVersion: runtime.Version()}
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if v, ok := strings.CutPrefix(line, "model name"); ok {
-				in.cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
-	if data, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
-		in.kernel = strings.TrimSpace(string(data))
-	}
+	in.cpu, _ = proc.Default.CPUModel()
+	in.kernel, _ = proc.Default.KernelRelease()
 	in.pmuxVersion = version(e.pmux, "version")
 	in.gunicorn = version("gunicorn", "--version")
 	in.unicorn = version("unicorn", "-v")

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // idle measures every server at once, each left alone: the master's RSS,
@@ -55,20 +57,20 @@ func measureIdle(c cfg, servers []*server, res *results) {
 	for _, s := range servers {
 		m := res.rec("idle", s.f.name)
 		rss, _ := rssKB(s.master)
-		total, _ := pssKB(s.master)
+		total, _ := proc.Default.PSS(s.master)
 		for _, d := range descendants(s.master) {
-			r, _ := pssKB(d)
+			r, _ := proc.Default.PSS(d)
 			total += r
 		}
 		m.add("rss", float64(rss)/1024)
 		for key, name := range map[string]string{"RssAnon": "rssAnon", "RssFile": "rssFile"} {
-			if v, err := statusField(fmt.Sprintf("/proc/%d/status", s.master), key); err == nil {
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
+			if kb, err := statusKB(s.master, key); err == nil {
 				m.add(name, float64(kb)/1024)
 			}
 		}
 		m.add("totalPSS", float64(total)/1024)
-		m.add("threads", float64(len(mustReadDir(fmt.Sprintf("/proc/%d/task", s.master)))))
+		tasks, _ := proc.Default.Tasks(s.master)
+		m.add("threads", float64(len(tasks)))
 	}
 }
 
@@ -102,11 +104,6 @@ func measureLongIdle(servers []*server, marks []idleMark, res *results) {
 		m.add("longCPU", ms(cpu-marks[i].cpu)/d.Seconds())
 		m.add("longSeconds", d.Seconds())
 	}
-}
-
-func mustReadDir(p string) []os.DirEntry {
-	d, _ := os.ReadDir(p)
-	return d
 }
 
 // masterKill SIGKILLs the master of each server and measures the time until

@@ -1,73 +1,30 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/proc"
 )
-
-// procStat is the part of /proc/<pid>/stat the benchmarks read.
-type procStat struct {
-	state byte
-	ppid  int
-	pgrp  int
-	utime uint64 // clock ticks
-	stime uint64
-}
-
-func readStat(pid int) (procStat, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return procStat{}, fmt.Errorf("stat of %d: no comm", pid)
-	}
-	f := strings.Fields(string(data[i+1:]))
-	if len(f) < 13 {
-		return procStat{}, fmt.Errorf("stat of %d: short", pid)
-	}
-	var s procStat
-	s.state = f[0][0]
-	s.ppid, _ = strconv.Atoi(f[1])
-	s.pgrp, _ = strconv.Atoi(f[2])
-	s.utime, _ = strconv.ParseUint(f[11], 10, 64)
-	s.stime, _ = strconv.ParseUint(f[12], 10, 64)
-	return s, nil
-}
 
 // alive reports whether pid runs; a zombie is dead for our purposes.
 func alive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
 	}
-	s, err := readStat(pid)
-	return err == nil && s.state != 'Z'
+	s, err := proc.Default.Stat(pid)
+	return err == nil && !s.Zombie()
 }
 
 // allProcs returns every pid's stat.
-func allProcs() map[int]procStat {
-	out := map[int]procStat{}
-	d, err := os.Open("/proc")
-	if err != nil {
-		return out
-	}
-	defer d.Close()
-	names, _ := d.Readdirnames(-1)
-	for _, n := range names {
-		pid, err := strconv.Atoi(n)
-		if err != nil {
-			continue
-		}
-		if s, err := readStat(pid); err == nil {
+func allProcs() map[int]proc.Stat {
+	out := map[int]proc.Stat{}
+	pids, _ := proc.Default.Pids()
+	for _, pid := range pids {
+		if s, err := proc.Default.Stat(pid); err == nil {
 			out[pid] = s
 		}
 	}
@@ -78,7 +35,7 @@ func allProcs() map[int]procStat {
 func children(pid int) []int {
 	var out []int
 	for p, s := range allProcs() {
-		if s.ppid == pid && s.state != 'Z' {
+		if s.PPID == pid && !s.Zombie() {
 			out = append(out, p)
 		}
 	}
@@ -90,8 +47,8 @@ func descendants(pid int) []int {
 	procs := allProcs()
 	byParent := map[int][]int{}
 	for p, s := range procs {
-		if s.state != 'Z' {
-			byParent[s.ppid] = append(byParent[s.ppid], p)
+		if !s.Zombie() {
+			byParent[s.PPID] = append(byParent[s.PPID], p)
 		}
 	}
 	var out []int
@@ -107,56 +64,33 @@ func descendants(pid int) []int {
 	return out
 }
 
-// statusField reads one "Key:\tvalue" line of /proc/<pid>/status (or of
-// a task's status when path names one).
-func statusField(path, key string) (string, error) {
-	data, err := os.ReadFile(path)
+// statusKB is a KiB figure of pid's status (VmRSS, RssAnon, RssFile).
+func statusKB(pid int, key string) (int64, error) {
+	st, err := proc.Default.Status(pid)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, key+":"); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", fmt.Errorf("%s: no %s", path, key)
+	return st.Int(key)
 }
 
 // rssKB is VmRSS of pid in KiB.
-func rssKB(pid int) (int64, error) {
-	v, err := statusField("/proc/"+strconv.Itoa(pid)+"/status", "VmRSS")
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-}
-
-// pssKB is the proportional set size of pid in KiB: its private pages plus
-// its share of the pages it shares, so that a tree's figures add up.
-func pssKB(pid int) (int64, error) {
-	v, err := statusField("/proc/"+strconv.Itoa(pid)+"/smaps_rollup", "Pss")
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-}
+func rssKB(pid int) (int64, error) { return statusKB(pid, "VmRSS") }
 
 // wakeups sums voluntary and involuntary context switches over every
 // thread of pid: each is the thread going to sleep and waking again.
 func wakeups(pid int) (int64, error) {
-	dir := "/proc/" + strconv.Itoa(pid) + "/task"
-	tasks, err := os.ReadDir(dir)
+	tasks, err := proc.Default.Tasks(pid)
 	if err != nil {
 		return 0, err
 	}
 	var total int64
-	for _, t := range tasks {
+	for _, tid := range tasks {
+		st, err := proc.Default.TaskStatus(pid, tid)
+		if err != nil {
+			continue // the thread exited meanwhile
+		}
 		for _, key := range []string{"voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"} {
-			v, err := statusField(dir+"/"+t.Name()+"/status", key)
-			if err != nil {
-				continue // the thread exited meanwhile
-			}
-			n, _ := strconv.ParseInt(v, 10, 64)
+			n, _ := st.Int(key)
 			total += n
 		}
 	}
@@ -165,25 +99,17 @@ func wakeups(pid int) (int64, error) {
 
 // cpuTime is the user+system time pid has used.
 func cpuTime(pid int) (time.Duration, error) {
-	s, err := readStat(pid)
+	s, err := proc.Default.Stat(pid)
 	if err != nil {
 		return 0, err
 	}
 	// USER_HZ is 100 on every Linux ABI Go supports.
-	return time.Duration(s.utime+s.stime) * 10 * time.Millisecond, nil
-}
-
-func fdCount(pid int) int {
-	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	if err != nil {
-		return -1
-	}
-	return len(fds)
+	return time.Duration(s.UTime+s.STime) * 10 * time.Millisecond, nil
 }
 
 func comm(pid int) string {
-	data, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-	return strings.TrimSpace(string(data))
+	name, _ := proc.Default.Comm(pid)
+	return name
 }
 
 // becomeSubreaper makes orphans of the servers under test (a new master
@@ -198,7 +124,7 @@ func becomeSubreaper() error {
 func reapOrphans(owned func(int) bool) {
 	self := os.Getpid()
 	for pid, s := range allProcs() {
-		if s.ppid == self && s.state == 'Z' && !owned(pid) {
+		if s.PPID == self && s.Zombie() && !owned(pid) {
 			var ws syscall.WaitStatus
 			_, _ = syscall.Wait4(pid, &ws, syscall.WNOHANG, nil)
 		}
@@ -226,6 +152,3 @@ func waitGoneFast(pids []int, start time.Time, bound time.Duration) (time.Durati
 		time.Sleep(200 * time.Microsecond)
 	}
 }
-
-// errNotFound marks a process that could not be found.
-var errNotFound = errors.New("not found")

@@ -5,7 +5,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // flavor is one way of serving the trivial app with 4 workers.
@@ -181,16 +182,15 @@ func (s *server) workersOf(master int) []int {
 // processes); a gunicorn master has the same command line as its workers
 // but, unlike a sync worker, children of its own.
 func (s *server) isNewMaster(pid int) bool {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	args, err := proc.Default.Cmdline(pid)
 	if err != nil {
 		return false
 	}
-	args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 	switch {
 	case s.f.pmux:
 		return len(args) > 1 && args[1] == "run"
 	case s.f.peer == "unicorn":
-		return strings.HasPrefix(args[0], "unicorn master")
+		return len(args) > 0 && strings.HasPrefix(args[0], "unicorn master")
 	default:
 		return len(children(pid)) > 0
 	}
@@ -375,5 +375,3 @@ func (s *server) newMasterPidfile() string {
 	}
 	return s.pidfile
 }
-
-var errTimeout = errors.New("timed out")

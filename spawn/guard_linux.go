@@ -1,18 +1,20 @@
 package spawn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // sweepFor bounds the guard's repeated scans: enough for a fork that was
@@ -22,11 +24,11 @@ const sweepFor = time.Second
 
 func selfGuardInfo() (guardInfo, error) {
 	pid := os.Getpid()
-	st, err := procStat(pid)
+	st, err := proc.Default.Stat(pid)
 	if err != nil {
 		return guardInfo{}, err
 	}
-	return guardInfo{pid: pid, pgid: st.pgrp, start: st.start}, nil
+	return guardInfo{pid: pid, pgid: st.Pgrp, start: st.StartTime}, nil
 }
 
 // guardSysProcAttr puts the guard in a group of its own, so a terminal's
@@ -134,7 +136,7 @@ func readToEOF(fd int) ([]byte, error) {
 // processes, which it could not kill anyway.
 type targets struct {
 	g      guardInfo
-	want   []byte
+	want   string
 	self   int
 	spared map[int]bool // process groups never killed
 }
@@ -142,7 +144,7 @@ type targets struct {
 func newTargets(g guardInfo) *targets {
 	return &targets{
 		g:      g,
-		want:   []byte(MasterPIDVar + "=" + strconv.Itoa(g.pid)),
+		want:   MasterPIDVar + "=" + strconv.Itoa(g.pid),
 		self:   os.Getpid(),
 		spared: map[int]bool{g.pgid: true, syscall.Getpgrp(): true},
 	}
@@ -165,14 +167,13 @@ func (p target) signal(sig unix.Signal) error {
 
 // scan calls each for every live target in /proc, then closes its pidfd.
 func (t *targets) scan(each func(target)) {
-	entries, err := os.ReadDir(procRoot)
+	pids, err := proc.Default.Pids()
 	if err != nil {
 		return
 	}
 	newer := t.reborn()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 1 || pid == t.self || pid == t.g.pid {
+	for _, pid := range pids {
+		if pid <= 1 || pid == t.self || pid == t.g.pid {
 			continue
 		}
 		if p, ok := t.inspect(pid, newer); ok {
@@ -188,11 +189,11 @@ func (t *targets) scan(each func(target)) {
 // master's pid, or 0. The workers of a new pmux at that pid would carry
 // the same number: only what started before it can be the old master's.
 func (t *targets) reborn() uint64 {
-	st, err := procStat(t.g.pid)
-	if err != nil || st.start == t.g.start {
+	st, err := proc.Default.Stat(t.g.pid)
+	if err != nil || st.StartTime == t.g.start {
 		return 0
 	}
-	return st.start
+	return st.StartTime
 }
 
 // inspect reports whether pid is a live target. The pidfd is opened before
@@ -208,13 +209,13 @@ func (t *targets) inspect(pid int, newer uint64) (target, bool) {
 		pidfd = -1 // a kernel before 5.3, or out of fds: the pid it is
 	}
 	p := target{pid: pid, pidfd: pidfd}
-	st, err := procStat(pid)
+	st, err := proc.Default.Stat(pid)
 	// A process older than the master, or younger than a process that has
 	// taken its pid since, carries the number for another master. The
 	// state is not looked at: a zombie's environment reads empty, but a
 	// process whose first thread has exited shows as one while its other
 	// threads still run.
-	ok := err == nil && st.start >= t.g.start && (newer == 0 || st.start < newer) &&
+	ok := err == nil && st.StartTime >= t.g.start && (newer == 0 || st.StartTime < newer) &&
 		marked(pid, t.want)
 	if !ok {
 		if pidfd >= 0 {
@@ -222,7 +223,7 @@ func (t *targets) inspect(pid int, newer uint64) (target, bool) {
 		}
 		return target{}, false
 	}
-	p.pgid = st.pgrp
+	p.pgid = st.Pgrp
 	return p, true
 }
 
@@ -300,17 +301,7 @@ func closePollFds(fds []unix.PollFd) {
 // entry want. It is what execve(2) received: a process that later changes
 // its own environment does not change this, unless it writes over the
 // memory itself (setproctitle with a title longer than the arguments).
-func marked(pid int, want []byte) bool {
-	data, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/environ")
-	if err != nil {
-		return false
-	}
-	for len(data) > 0 {
-		entry, rest, _ := bytes.Cut(data, []byte{0})
-		if bytes.Equal(entry, want) {
-			return true
-		}
-		data = rest
-	}
-	return false
+func marked(pid int, want string) bool {
+	env, err := proc.Default.Environ(pid)
+	return err == nil && slices.Contains(env, want)
 }

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // The test binary is the guard's binary too (StartGuard re-executes
@@ -92,13 +94,13 @@ func deadMaster(t *testing.T) guardInfo {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	st, err := procStat(cmd.Process.Pid)
+	st, err := proc.Default.Stat(cmd.Process.Pid)
 	cmd.Process.Kill()
 	cmd.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return guardInfo{pid: cmd.Process.Pid, pgid: syscall.Getpgrp(), start: st.start}
+	return guardInfo{pid: cmd.Process.Pid, pgid: syscall.Getpgrp(), start: st.StartTime}
 }
 
 // What a wrapper forks: a child in its group, one that leaves the group
@@ -167,11 +169,11 @@ func TestSweepSparesWhatIsNotTheMasters(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { reborn.Process.Kill(); reborn.Wait() }()
-		st, err := procStat(reborn.Process.Pid)
+		st, err := proc.Default.Stat(reborn.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := guardInfo{pid: reborn.Process.Pid, pgid: syscall.Getpgrp(), start: st.start - 1}
+		g := guardInfo{pid: reborn.Process.Pid, pgid: syscall.Getpgrp(), start: st.StartTime - 1}
 		tag := newTag()
 		startTagged(t, g.pid, "", tag, "sleep 100 & wait")
 		awaitCount(t, tag, 2)
@@ -245,8 +247,8 @@ func TestStartGuard(t *testing.T) {
 	}
 	// Stopped once ready, so that nothing runs while it waits.
 	waitUntil(t, "the guard to be stopped", func() bool {
-		st, err := procStat(pid)
-		return err == nil && st.state == 'T'
+		st, err := proc.Default.Stat(pid)
+		return err == nil && st.State == 'T'
 	})
 	deaf := []syscall.Signal{syscall.SIGINT, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGPIPE}
 	for _, sig := range deaf {
@@ -349,8 +351,8 @@ func TestReleaseMessage(t *testing.T) {
 
 // alive reports whether pid runs: a zombie has exited.
 func alive(pid int) bool {
-	st, err := procStat(pid)
-	return err == nil && st.state != 'Z' && st.state != 'X'
+	st, err := proc.Default.Stat(pid)
+	return err == nil && st.State != 'Z' && st.State != 'X'
 }
 
 // sigIgnored reads from /proc whether pid ignores sig.

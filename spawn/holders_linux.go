@@ -1,18 +1,15 @@
 package spawn
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
-)
 
-// procRoot is where the process table is read from.
-const procRoot = "/proc"
+	"github.com/pmux/pmux/internal/proc"
+)
 
 // SocketInode returns the inode number of the socket f refers to: the
 // number a process's /proc/<pid>/fd/<n> link shows as "socket:[N]" for every
@@ -48,19 +45,15 @@ func GroupHoldsInodes(pgid int, inodes []uint64) (bool, error) {
 	for _, ino := range inodes {
 		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = true
 	}
-	entries, err := os.ReadDir(procRoot)
+	pids, err := proc.Default.Pids()
 	if err != nil {
 		return false, fmt.Errorf("scan process group %d: %w", pgid, err)
 	}
 	leaderLive := false
 	var unreadable error
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
-		state, group, err := procState(pid)
-		if err != nil || group != pgid || state == 'Z' || state == 'X' {
+	for _, pid := range pids {
+		st, err := proc.Default.Stat(pid)
+		if err != nil || st.Pgrp != pgid || st.State == 'Z' || st.State == 'X' {
 			continue
 		}
 		if pid == pgid {
@@ -76,7 +69,7 @@ func GroupHoldsInodes(pgid int, inodes []uint64) (bool, error) {
 	}
 	// Read the leader again: one that exited while we looked had already
 	// closed its fds, and that is an exit, not a lost socket.
-	if state, group, err := procState(pgid); !leaderLive || err != nil || group != pgid || state == 'Z' || state == 'X' {
+	if st, err := proc.Default.Stat(pgid); !leaderLive || err != nil || st.Pgrp != pgid || st.State == 'Z' || st.State == 'X' {
 		return false, fmt.Errorf("scan process group %d: %w", pgid, ErrGroupGone)
 	}
 	if unreadable != nil {
@@ -88,58 +81,15 @@ func GroupHoldsInodes(pgid int, inodes []uint64) (bool, error) {
 // ErrGroupGone reports a process group whose leader has exited.
 var ErrGroupGone = errors.New("the group's leader has exited")
 
-// procState reads the state and the process group of pid; see procStat.
-func procState(pid int) (state byte, pgrp int, err error) {
-	st, err := procStat(pid)
-	return st.state, st.pgrp, err
-}
-
-// statFields is what pmux reads of /proc/<pid>/stat.
-type statFields struct {
-	state byte
-	pgrp  int
-	// start is when the process started, in clock ticks since boot: with
-	// the pid, it names one process, whatever pid reuse does.
-	start uint64
-}
-
-// procStat reads fields 3 (state), 5 (process group) and 22 (start time)
-// of /proc/<pid>/stat. The command name, field 2, may hold spaces and
-// parentheses, so the fields are counted after its last ')'.
-func procStat(pid int) (statFields, error) {
-	data, err := os.ReadFile(procRoot + "/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return statFields{}, err
-	}
-	i := bytes.LastIndexByte(data, ')')
-	if i < 0 {
-		return statFields{}, fmt.Errorf("read %d/stat: malformed", pid)
-	}
-	fields := strings.Fields(string(data[i+1:]))
-	if len(fields) < 20 || len(fields[0]) != 1 {
-		return statFields{}, fmt.Errorf("read %d/stat: malformed", pid)
-	}
-	pgrp, err := strconv.Atoi(fields[2])
-	if err != nil {
-		return statFields{}, fmt.Errorf("read %d/stat: %w", pid, err)
-	}
-	start, err := strconv.ParseUint(fields[19], 10, 64)
-	if err != nil {
-		return statFields{}, fmt.Errorf("read %d/stat: %w", pid, err)
-	}
-	return statFields{state: fields[0][0], pgrp: pgrp, start: start}, nil
-}
-
 // holds reports whether pid has an fd whose link is one of want.
 func holds(pid int, want map[string]bool) (bool, error) {
-	dir := procRoot + "/" + strconv.Itoa(pid) + "/fd"
-	fds, err := os.ReadDir(dir)
+	fds, err := proc.Default.FDs(pid)
 	if err != nil {
 		return false, err
 	}
 	for _, fd := range fds {
-		// A descriptor closed since ReadDir simply fails to resolve.
-		if link, err := os.Readlink(dir + "/" + fd.Name()); err == nil && want[link] {
+		// A descriptor closed since the listing simply fails to resolve.
+		if link, err := proc.Default.FDLink(pid, fd); err == nil && want[link] {
 			return true, nil
 		}
 	}

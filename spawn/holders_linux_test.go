@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 func listenerFile(t *testing.T) (*os.File, uint64) {
@@ -78,8 +80,8 @@ func startGroup(t *testing.T, f *os.File, script string) int {
 
 func groupMembers(pgid int) []int {
 	return pidsWhere(func(pid int) bool {
-		_, g, err := procState(pid)
-		return err == nil && g == pgid
+		st, err := proc.Default.Stat(pid)
+		return err == nil && st.Pgrp == pgid
 	})
 }
 
@@ -147,8 +149,8 @@ func TestGroupHoldsInodes(t *testing.T) {
 			name: "leader exited", pass: true, script: "exit 0",
 			settle: func(t *testing.T, leader int) {
 				waitUntil(t, "the leader to become a zombie", func() bool {
-					state, _, err := procState(leader)
-					return err == nil && state == 'Z'
+					st, err := proc.Default.Stat(leader)
+					return err == nil && st.Zombie()
 				})
 			},
 			err: ErrGroupGone,

@@ -2,22 +2,21 @@ package spawn
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // SelfExecutable names the running binary for a re-exec of itself.
 func SelfExecutable() (string, error) {
-	// /proc/self/exe is resolved by the kernel in the child at exec time, so
-	// it names the master's own binary even after a deploy replaced or
-	// removed the file at the path the master was started from.
-	return "/proc/self/exe", nil
+	// The link is resolved by the kernel in the child at exec time, so it
+	// names the master's own binary even after a deploy replaced or removed
+	// the file at the path the master was started from.
+	return proc.SelfExe, nil
 }
 
 func sysProcAttr(spec Spec) *syscall.SysProcAttr {
@@ -69,21 +68,7 @@ func SetSubreaper() error {
 }
 
 // RSS returns the resident set size of pid in bytes.
-func RSS(pid int) (int64, error) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/statm")
-	if err != nil {
-		return 0, err
-	}
-	fields := strings.Fields(string(data))
-	if len(fields) < 2 {
-		return 0, fmt.Errorf("read rss of %d: short statm", pid)
-	}
-	pages, err := strconv.ParseInt(fields[1], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("read rss of %d: %w", pid, err)
-	}
-	return pages * int64(os.Getpagesize()), nil
-}
+func RSS(pid int) (int64, error) { return proc.Default.RSS(pid) }
 
 // CloseOnExecFrom marks every fd from first up close-on-exec, so nothing
 // pmux inherited by accident reaches a worker or a new master.
@@ -93,12 +78,12 @@ func CloseOnExecFrom(first int) error {
 		return nil
 	}
 	// Kernels before 5.11 lack the flag: walk the fd table instead.
-	entries, rerr := os.ReadDir("/proc/self/fd")
+	fds, rerr := proc.Default.SelfFDs()
 	if rerr != nil {
 		return fmt.Errorf("mark inherited fds close-on-exec: %w", err)
 	}
-	for _, e := range entries {
-		if fd, err := strconv.Atoi(e.Name()); err == nil && fd >= first {
+	for _, fd := range fds {
+		if fd >= first {
 			unix.CloseOnExec(fd)
 		}
 	}
