@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/control"
+	"github.com/pmux/pmux/internal/proc"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/pidfile"
 )
@@ -235,19 +235,11 @@ func (o clientOpts) findMaster() (int, error) {
 // processUID returns the effective uid of pid (the second of the Uid
 // line of /proc/PID/status); false where there is no /proc to ask.
 func processUID(pid int) (int, bool) {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	st, err := proc.Default.Status(pid)
 	if err != nil {
 		return 0, false
 	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "Uid:"); ok {
-			if f := strings.Fields(rest); len(f) >= 2 {
-				uid, err := strconv.Atoi(f[1])
-				return uid, err == nil
-			}
-		}
-	}
-	return 0, false
+	return st.EffectiveUID()
 }
 
 func userName(uid int) string {
@@ -454,20 +446,14 @@ func stopAction(c *cli.Context) error {
 // that a new process reusing the pid is not taken for the master; "" where
 // /proc cannot say.
 func processStart(pid int) string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := proc.Default.Stat(pid)
 	if err != nil {
 		return ""
 	}
-	// The command name may hold spaces and parentheses: fields count from
-	// the last ')'. State is field 3, start time field 22.
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	if len(fields) < 20 {
-		return ""
-	}
-	if fields[0] == "Z" {
+	if st.Zombie() {
 		return "zombie"
 	}
-	return fields[19]
+	return strconv.FormatUint(st.StartTime, 10)
 }
 
 // running reports whether pid is a live process; a zombie is a dead one

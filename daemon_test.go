@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 func TestDaemonDetachesAndServes(t *testing.T) {
@@ -37,9 +39,9 @@ func TestDaemonDetachesAndServes(t *testing.T) {
 	})
 	// Serving already: the launcher returned only once it did.
 	reportsFrom(t, newClient("unix", sock), 2)
-	stat, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	if fields[1] == strconv.Itoa(os.Getpid()) {
+	if st, err := proc.Default.Stat(pid); err != nil {
+		t.Errorf("daemon %d: %v", pid, err)
+	} else if st.PPID == os.Getpid() {
 		t.Errorf("daemon's parent is the test: it did not detach")
 	}
 	if sid, _ := unix.Getsid(pid); sid != pid {

@@ -9,7 +9,6 @@ package main
 // upgrade_test.go), a signal storm of HUP/TTIN/TTOU (signals_test.go).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +29,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // faultsLong is the long form of the suite.
@@ -145,27 +146,6 @@ func pidsOf(events []map[string]any) []int {
 	return out
 }
 
-// groupMembers lists the live processes of process group pgid.
-func groupMembers(pgid int) []int {
-	entries, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 // runHelp returns `pmux run --help`, to see which flags this build has.
 func runHelp(t *testing.T) string {
 	t.Helper()
@@ -233,11 +213,11 @@ func tree(tag string, master int) []int {
 // stateOf is the state of pid in /proc/<pid>/stat ("R", "S", "T", …), or ""
 // once it is gone.
 func stateOf(pid int) string {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := proc.Default.Stat(pid)
 	if err != nil {
 		return ""
 	}
-	return strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))[0]
+	return string(st.State)
 }
 
 // startTree starts a master tagged with a fresh tag and returns both;
@@ -577,14 +557,11 @@ env = { WORKER_CRASH = "1" }
 // cpuTicks is the user+system time of pid in clock ticks (1/100 s).
 func cpuTicks(t *testing.T, pid int) int64 {
 	t.Helper()
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := proc.Default.Stat(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return u + s
+	return int64(st.UTime + st.STime)
 }
 
 // A config file replaced by garbage, then HUP: the old workers keep

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // Binaries built once for every integration test.
@@ -320,12 +321,8 @@ func alive(pid int) bool {
 		return false
 	}
 	// A zombie still answers kill(0); it is dead for our purposes.
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
+	st, err := proc.Default.Stat(pid)
+	return err == nil && !st.Zombie()
 }
 
 func waitGone(t *testing.T, pid int, timeout time.Duration) {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // effects says how to see that an action really happened: a new log event.
@@ -424,20 +426,10 @@ func fdCount(t *testing.T, pid int) int {
 // zombies lists the master's children that are dead but not reaped.
 func zombies(t *testing.T, master int) []int {
 	t.Helper()
-	entries, _ := os.ReadDir("/proc")
+	pids, _ := proc.Default.Pids()
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(data)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(fields) > 1 && fields[0] == "Z" && fields[1] == strconv.Itoa(master) {
+	for _, pid := range pids {
+		if st, err := proc.Default.Stat(pid); err == nil && st.Zombie() && st.PPID == master {
 			out = append(out, pid)
 		}
 	}

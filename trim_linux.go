@@ -1,12 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"os"
-	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // trimResidentBinary drops from the master's page tables the pages of its
@@ -19,34 +18,19 @@ import (
 // halves the master's resident size, which is what an operator counts per
 // service.
 func trimResidentBinary() {
-	self, err := os.Readlink("/proc/self/exe")
+	self, err := proc.Default.SelfExePath()
 	if err != nil {
 		return
 	}
-	f, err := os.Open("/proc/self/maps")
+	maps, err := proc.Default.SelfMaps()
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[5] != self {
-			continue
-		}
-		lo, hi, ok := strings.Cut(fields[0], "-")
-		if !ok {
-			continue
-		}
-		start, err1 := strconv.ParseUint(lo, 16, 64)
-		end, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 != nil || err2 != nil || end <= start {
-			continue
-		}
+	for _, m := range maps {
 		// Writable mappings hold data the program changed: leave them.
-		if strings.Contains(fields[1], "w") {
+		if m.Path != self || strings.Contains(m.Perms, "w") {
 			continue
 		}
-		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(start), uintptr(end-start), unix.MADV_DONTNEED)
+		_, _, _ = unix.Syscall(unix.SYS_MADVISE, uintptr(m.Start), uintptr(m.End-m.Start), unix.MADV_DONTNEED)
 	}
 }

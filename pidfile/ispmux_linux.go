@@ -1,13 +1,12 @@
 package pidfile
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // IsPmux reports whether pid is a live process that is a pmux: the base name
@@ -16,25 +15,22 @@ import (
 // hidepid), a live pid counts as a pmux: refusing to start with a clear error
 // is better than two masters on one pidfile.
 func IsPmux(pid int) bool {
-	return Alive(pid) && looksLikePmux("/proc", pid)
+	return Alive(pid) && looksLikePmux(proc.Default, pid)
 }
 
-// looksLikePmux answers for a pid already known to be alive; proc is the
-// proc file system's mount point.
-func looksLikePmux(proc string, pid int) bool {
-	dir := filepath.Join(proc, strconv.Itoa(pid))
+// looksLikePmux answers for a pid already known to be alive; procfs is
+// the proc file system it is read from.
+func looksLikePmux(procfs proc.FS, pid int) bool {
 	argv0 := ""
-	cmdline, cmdErr := os.ReadFile(filepath.Join(dir, "cmdline"))
-	if cmdErr == nil {
-		first, _, _ := bytes.Cut(cmdline, []byte{0})
-		argv0 = string(first)
+	if args, err := procfs.Cmdline(pid); err == nil && len(args) > 0 {
+		argv0 = args[0]
 		if namesPmux(argv0) {
 			return true
 		}
 	}
 	// The link reads "/usr/bin/pmux (deleted)" once an upgrade replaced the
 	// binary, which still names pmux.
-	exe, exeErr := os.Readlink(filepath.Join(dir, "exe"))
+	exe, exeErr := procfs.Exe(pid)
 	switch {
 	case exeErr == nil:
 		return namesPmux(exe)
@@ -43,7 +39,7 @@ func looksLikePmux(proc string, pid int) bool {
 		// was read and does not name pmux, which never renames itself.
 		return false
 	case errors.Is(exeErr, fs.ErrNotExist):
-		if _, err := os.Stat(dir); err == nil {
+		if procfs.Visible(pid) {
 			// Visible but with neither argv nor executable: a zombie or a
 			// kernel thread. A zombie pmux is a dead one.
 			return false

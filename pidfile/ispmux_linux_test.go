@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/pmux/pmux/internal/proc"
 )
 
 func TestIsPmux(t *testing.T) {
@@ -56,8 +58,8 @@ func TestLooksLikePmux(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			proc := t.TempDir()
-			dir := filepath.Join(proc, strconv.Itoa(tt.pid))
+			root := t.TempDir()
+			dir := filepath.Join(root, strconv.Itoa(tt.pid))
 			if !tt.noDir {
 				if err := os.Mkdir(dir, 0o755); err != nil {
 					t.Fatal(err)
@@ -77,7 +79,7 @@ func TestLooksLikePmux(t *testing.T) {
 					}
 				}
 			}
-			if got := looksLikePmux(proc, tt.pid); got != tt.want {
+			if got := looksLikePmux(proc.FS(root), tt.pid); got != tt.want {
 				t.Errorf("looksLikePmux = %v, want %v", got, tt.want)
 			}
 		})
