@@ -78,17 +78,6 @@ func (s *listenerSet) open(ctx context.Context, pools []*resolvedPool, opts sock
 	return nil
 }
 
-// all returns every listener in the set.
-func (s *listenerSet) all() []*sockets.Listener {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*sockets.Listener
-	for _, ls := range s.bySpec {
-		out = append(out, ls...)
-	}
-	return out
-}
-
 // release closes l, which no pool or worker uses any more.
 func (s *listenerSet) release(l *sockets.Listener) {
 	s.mu.Lock()

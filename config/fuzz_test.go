@@ -128,21 +128,6 @@ func FuzzFormation(f *testing.F) {
 	})
 }
 
-// FuzzExpand: never panics; text without '$' is untouched, and with a lookup
-// that defines nothing every string is untouched.
-func FuzzExpand(f *testing.F) {
-	f.Add("rails s -p $PORT -b ${HOST}")
-	f.Fuzz(func(t *testing.T, s string) {
-		if got := Expand(s, func(string) (string, bool) { return "", false }); got != s {
-			t.Fatalf("undefined variables changed %q to %q", s, got)
-		}
-		got := Expand(s, func(string) (string, bool) { return "v", true })
-		if !strings.Contains(s, "$") && got != s {
-			t.Fatalf("%q changed to %q", s, got)
-		}
-	})
-}
-
 // FuzzValues: the text forms of Size, Duration and Ready never panic and
 // round-trip through String.
 func FuzzValues(f *testing.F) {

@@ -103,32 +103,6 @@ func ParseFormation(s string) (map[string]int, error) {
 	return out, nil
 }
 
-// Expand replaces $VAR and ${VAR} in a Procfile command with lookup's value.
-// A variable lookup does not define is left exactly as written, so a shell
-// that runs the command later still sees (and may expand) it; "$" not
-// followed by a name, and an unterminated "${", are also left alone.
-func Expand(s string, lookup func(string) (string, bool)) string {
-	if !strings.Contains(s, "$") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		name, end, ok := varRef(s, i)
-		if !ok {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		if v, defined := lookupOK(lookup, name); defined {
-			b.WriteString(v)
-		} else {
-			b.WriteString(s[i:end])
-		}
-		i = end
-	}
-	return b.String()
-}
-
 func lookupOK(lookup func(string) (string, bool), name string) (string, bool) {
 	if lookup == nil {
 		return "", false

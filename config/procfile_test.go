@@ -90,32 +90,3 @@ func TestParseFormation(t *testing.T) {
 		})
 	}
 }
-
-func TestExpand(t *testing.T) {
-	vars := map[string]string{"PORT": "5000", "HOST": "0.0.0.0", "EMPTY": "", "A_1": "x"}
-	lookup := func(k string) (string, bool) { v, ok := vars[k]; return v, ok }
-	tests := []struct{ name, in, want string }{
-		{"plain", "rails s -p $PORT", "rails s -p 5000"},
-		{"braces", "bind ${HOST}:${PORT}", "bind 0.0.0.0:5000"},
-		{"adjacent text", "$PORT$PORT-x${PORT}y", "50005000-x5000y"},
-		{"digits in name", "$A_1 ${A_1}", "x x"},
-		{"name stops at punctuation", "$PORT.log", "5000.log"},
-		{"defined empty", "[$EMPTY]", "[]"},
-		{"unknown kept for the shell", "$HOME ${USER} $PORT", "$HOME ${USER} 5000"},
-		{"lone dollar", "cost $ 5 and $", "cost $ 5 and $"},
-		{"dollar digit", "$1 $$", "$1 $$"},
-		{"unterminated brace", "${PORT", "${PORT"},
-		{"bad brace name", "${PO RT} ${}", "${PO RT} ${}"},
-		{"no dollar", "plain", "plain"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Expand(tt.in, lookup); got != tt.want {
-				t.Errorf("Expand(%q) = %q, want %q", tt.in, got, tt.want)
-			}
-		})
-	}
-	if got := Expand("$PORT", nil); got != "$PORT" {
-		t.Errorf("nil lookup: %q", got)
-	}
-}

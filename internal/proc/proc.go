@@ -173,7 +173,3 @@ const Default FS = "/proc"
 // in the process that opens it, at the time it does, so a child exec'ing it
 // runs its parent's binary even after a deploy replaced the file.
 const SelfExe = "/proc/self/exe"
-
-func (fs FS) path(pid int, name string) string {
-	return string(fs) + "/" + strconv.Itoa(pid) + "/" + name
-}

@@ -206,3 +206,8 @@ func (fs FS) KernelRelease() (string, error) {
 	}
 	return strings.TrimSpace(string(data)), nil
 }
+
+// path names file name of pid.
+func (fs FS) path(pid int, name string) string {
+	return string(fs) + "/" + strconv.Itoa(pid) + "/" + name
+}
