@@ -23,6 +23,9 @@ type listenerSet struct {
 	// keepPaths is asked at close: true while another master (an upgrade's
 	// partner) serves the same unix socket files.
 	keepPaths func() bool
+	// started is set once the start-up open is done: from then on a new
+	// systemd bind cannot be adopted, as systemd passes sockets only at exec.
+	started bool
 }
 
 func newListenerSet() *listenerSet {
@@ -39,6 +42,7 @@ func newListenerSet() *listenerSet {
 func (s *listenerSet) open(ctx context.Context, pools []*resolvedPool, opts sockets.OpenOptions) error {
 	s.mu.Lock()
 	have := maps.Clone(s.bySpec)
+	started := s.started
 	s.mu.Unlock()
 	var opened []*sockets.Listener
 	fail := func(err error) error {
@@ -56,7 +60,8 @@ func (s *listenerSet) open(ctx context.Context, pools []*resolvedPool, opts sock
 				ls = append(ls, kept...)
 				continue
 			}
-			if spec.Kind == sockets.KindSystemd && opts.Systemd == nil && opts.Inherited == nil {
+			// At start, sockets says why none was passed.
+			if spec.Kind == sockets.KindSystemd && started {
 				return fail(fmt.Errorf("bind %s: systemd sockets are adopted only when pmux starts; restart pmux to add one", key))
 			}
 			bound, err := sockets.OpenContext(ctx, []sockets.Spec{spec}, opts)
@@ -72,6 +77,7 @@ func (s *listenerSet) open(ctx context.Context, pools []*resolvedPool, opts sock
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.started = true
 	for key, ls := range fresh {
 		s.bySpec[key] = ls
 	}

@@ -424,6 +424,7 @@ func TestBadInputFailsCleanly(t *testing.T) {
 	}{
 		{"bad bind", []string{"-b", "tcp://nowhere:port"}, 2, "nowhere:port", false, false},
 		{"port in use", []string{"-b", busy.Addr().String()}, 1, "address already in use", true, false},
+		{"not socket-activated", []string{"-b", "systemd"}, 1, "pmux was not socket-activated", true, false},
 		{"missing command", []string{"--", "no-such-command-xyz"}, 1, "no-such-command-xyz", false, false},
 		{"missing program", []string{"--", filepath.Join(dir, "nothing-here")}, 1, "nothing-here: no such file", false, false},
 		{"not executable", []string{"--", notExec}, 1, "not executable", false, false},
