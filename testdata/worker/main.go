@@ -54,15 +54,14 @@ func main() {
 			ballast[i] = byte(i) // touched, so it is resident
 		}
 	}
+	// Said by the goroutine that also waits for the stop, so a signal that
+	// comes just before the stop (a forward, then a reload's TERM) is said
+	// before the worker exits.
+	seen := make(chan os.Signal, 8)
 	if os.Getenv("WORKER_SIGNALS") != "" {
-		seen := make(chan os.Signal, 8)
 		signal.Notify(seen, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
-		go func() {
-			for s := range seen {
-				fmt.Printf("worker %d got %v\n", rep.Pid, s)
-			}
-		}()
 	}
+	saySeen := func(s os.Signal) { fmt.Printf("worker %d got %v\n", rep.Pid, s) }
 	if d, err := time.ParseDuration(os.Getenv("WORKER_BOOT_DELAY")); err == nil {
 		time.Sleep(d)
 	}
@@ -126,7 +125,17 @@ func main() {
 		}
 	}
 
-	sig := <-stop
+	var sig os.Signal
+	for sig == nil {
+		select {
+		case s := <-seen:
+			saySeen(s)
+		case sig = <-stop:
+		}
+	}
+	for len(seen) > 0 {
+		saySeen(<-seen)
+	}
 	if sig == syscall.SIGINT {
 		os.Exit(0)
 	}
