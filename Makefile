@@ -6,7 +6,7 @@ BIN      := bin
 ifeq ($(origin VERSION),undefined)
 VERSION  := $(shell git describe --tags --always --dirty 2>/dev/null)
 endif
-LDFLAGS  := -s -w $(if $(VERSION),-X main.version=$(VERSION))
+LDFLAGS  := -s -w $(if $(VERSION),-X github.com/pmux/pmux/command.version=$(VERSION))
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 
 .PHONY: all build run test lint bench faults soak clean install uninstall release
@@ -108,13 +108,13 @@ bench: build
 # The fault suite in its long form (a short form runs in make test): each
 # fault repeated more often.
 faults:
-	PMUX_FAULTS=long $(GO) test -race -count=1 -timeout 20m -run '^TestFault' -v .
+	PMUX_FAULTS=long $(GO) test -race -count=1 -timeout 20m -run '^TestFault' -v ./integration/
 
 # make soak DURATION=10m: random reloads, scaling and upgrades under load.
 DURATION     ?= 10m
 SOAK_TIMEOUT ?= 3h
 soak:
-	PMUX_SOAK=$(DURATION) $(GO) test -race -count=1 -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' -v .
+	PMUX_SOAK=$(DURATION) $(GO) test -race -count=1 -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' -v ./integration/
 
 # Every fuzz target for FUZZTIME each, one after the other.
 FUZZTIME ?= 10s

@@ -1,6 +1,0 @@
-//go:build !linux
-
-package main
-
-// hasACL: outside Linux pmux does not read ACLs, and trusts the mode bits.
-func hasACL(string) bool { return false }

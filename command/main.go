@@ -1,0 +1,105 @@
+// Package command is pmux's command line: the flags, the subcommands, and the
+// one place where a failure becomes an exit code.
+package command
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/spawn"
+)
+
+// Exit codes, the same whichever command meets the failure (README.md,
+// "Exit codes").
+const (
+	exitOK      = 0
+	exitRuntime = 1 // what was asked is valid, but this machine cannot do it
+	exitUsage   = 2 // what was asked is wrong: a flag, a value, a config file
+)
+
+// exitError marks the kind of a failure where it is made, the one place
+// that knows whether the input or the machine is at fault: usageError or
+// runtimeError. Nothing re-marks an error on its way up, so check, run and
+// start, which resolve a configuration with the same code, agree.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(err error) error   { return &exitError{exitUsage, err} }
+func runtimeError(err error) error { return &exitError{exitRuntime, err} }
+
+// Guard runs a master's guard (see package spawn) and returns its exit code.
+func Guard() int {
+	if err := spawn.RunGuard(); err != nil {
+		fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
+		return exitRuntime
+	}
+	return exitOK
+}
+
+// Main runs the pmux command line args (os.Args) and returns the exit code.
+func Main(args []string) int {
+	if isMasterCommand(args) {
+		reexecWithoutAsyncPreemption()
+	}
+	app := newApp()
+	err := app.Run(args)
+	if err == nil {
+		return exitOK
+	}
+	// Any open-files limit met on the way out of a start is named, with how
+	// to raise it, wherever it was met.
+	err = manager.ExplainLimit(err)
+	fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
+	code := exitCode(err)
+	// A daemonized master that failed to start tells its launcher why.
+	tellLauncher(fmt.Sprintf("exit %d %v", code, err))
+	return code
+}
+
+// exitCode maps a failure to its exit code. An error no one marked comes
+// from urfave/cli itself (an unknown command, say): a usage error.
+func exitCode(err error) int {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitUsage
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "pmux",
+		Usage:   "a pre-fork master for any command: unicorn for anything",
+		Version: pmuxVersion(),
+		// Errors go back to run, which prints one line and picks the exit
+		// code; urfave/cli must never call os.Exit behind deferred cleanups.
+		ExitErrHandler:  func(*cli.Context, error) {},
+		HideHelpCommand: true,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError(err)
+		},
+		Commands: append([]*cli.Command{
+			runCommand(),
+			checkCommand(),
+			startCommand(),
+			upgradeCommand(),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					fmt.Fprintln(c.App.Writer, versionLine())
+					return nil
+				},
+			},
+		}, append(controlCommands(), docsCommands()...)...),
+	}
+}

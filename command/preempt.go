@@ -1,0 +1,60 @@
+package command
+
+import (
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/pmux/pmux/spawn"
+)
+
+// The Go runtime preempts long-running goroutines with SIGURG, and a
+// program that registers SIGURG receives those too. puma's profile maps
+// URG to a rolling restart, so a master must not see signals it did not
+// get from outside: it runs with async preemption off. GODEBUG is read only
+// at start-up, hence the re-exec, which keeps the pid. The user's own
+// GODEBUG is kept aside and restored for the workers.
+const (
+	asyncPreemptOff = "asyncpreemptoff=1"
+	savedGodebugVar = "__PMUX_GODEBUG" // "set:<value>" or "unset:"
+)
+
+func reexecWithoutAsyncPreemption() {
+	if _, done := os.LookupEnv(savedGodebugVar); done {
+		return
+	}
+	self, err := spawn.SelfExecutable()
+	if err != nil {
+		return
+	}
+	orig, had := os.LookupEnv("GODEBUG")
+	saved := "unset:"
+	godebug := asyncPreemptOff
+	if had {
+		saved = "set:" + orig
+		if orig != "" {
+			godebug = orig + "," + asyncPreemptOff
+		}
+	}
+	env := append(os.Environ(), savedGodebugVar+"="+saved, "GODEBUG="+godebug)
+	// On failure pmux goes on as it is: only puma's URG mapping is affected.
+	_ = syscall.Exec(self, os.Args, env)
+}
+
+// workerGodebug returns the GODEBUG the user gave pmux, for the workers.
+func workerGodebug() (string, bool) {
+	saved, ok := os.LookupEnv(savedGodebugVar)
+	if !ok {
+		return os.LookupEnv("GODEBUG")
+	}
+	if v, ok := strings.CutPrefix(saved, "set:"); ok {
+		return v, true
+	}
+	return "", false
+}
+
+// isMasterCommand reports whether args start a master, the only pmux
+// process that registers signals.
+func isMasterCommand(args []string) bool {
+	return len(args) > 1 && (args[1] == "run" || args[1] == "start")
+}

@@ -1,0 +1,244 @@
+package integration_test
+
+// The master's event loop and its supervisors: the watchdog under every
+// readiness mode, sd_notify to pmux's own supervisor through an upgrade and
+// while that supervisor does not read.
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pmux/pmux/internal/pmuxtest"
+)
+
+// --watchdog without --ready notify: the workers get NOTIFY_SOCKET and
+// WATCHDOG_USEC, are ready as their mode says, are kept while they ping,
+// and a worker that stops pinging (SIGSTOP) is killed and replaced.
+func TestLoopWatchdogWithAnyReadiness(t *testing.T) {
+	for _, mode := range []string{"none", "delay=300ms"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			const period = 500 * time.Millisecond
+			m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", mode, "--watchdog", period.String(),
+				"-b", "127.0.0.1:0", "--env", "WORKER_WATCHDOG=1", "--worker-output", "inherit", "--", pmuxtest.Worker())
+			pid := intField(m.readyWorkers(1)[0], "pid")
+			r := getReport(t, newClient("tcp", m.addr()))
+			if r.Pid != pid {
+				t.Fatalf("report from %d, want the ready worker %d", r.Pid, pid)
+			}
+			if r.Env["NOTIFY_SOCKET"] == "" || r.Env["WATCHDOG_USEC"] != strconv.Itoa(int(period.Microseconds())) {
+				t.Fatalf("worker NOTIFY_SOCKET=%q WATCHDOG_USEC=%q", r.Env["NOTIFY_SOCKET"], r.Env["WATCHDOG_USEC"])
+			}
+			// Four periods of pings: the worker stays.
+			time.Sleep(4 * period)
+			if n := len(m.events("worker_watchdog_timeout")); n != 0 || !alive(pid) {
+				t.Fatalf("a pinging worker was killed; log:\n%s", m.dump())
+			}
+			began := time.Now()
+			m.stopWorkerForTheWatchdog(pid)
+			m.readyWorkers(2)
+			t.Logf("--ready %s: stopped worker killed and replaced after %v (period %v)", mode, time.Since(began).Round(time.Millisecond), period)
+		})
+	}
+}
+
+// A worker that never pings, under --ready none, is killed one period
+// after it started: the watchdog runs from readiness, not from a first ping.
+func TestLoopWatchdogKillsAWorkerThatNeverPings(t *testing.T) {
+	t.Parallel()
+	const period = 500 * time.Millisecond
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "--watchdog", period.String(), "-b", "127.0.0.1:0", "--worker-output", "inherit",
+		"--", "sleep", "1000")
+	first := m.readyWorkers(1)[0]
+	pid := intField(first, "pid")
+	began := time.Now()
+	m.waitEvents("worker_watchdog_timeout", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == pid })
+	t.Logf("silent worker killed %v after it was ready (period %v)", time.Since(began).Round(time.Millisecond), period)
+	m.waitEvents("worker_spawned", 2, 10*time.Second, nil)
+}
+
+// stopWorkerForTheWatchdog SIGSTOPs a worker and waits until the watchdog
+// has killed it.
+func (m *master) stopWorkerForTheWatchdog(pid int) {
+	m.t.Helper()
+	syscall.Kill(pid, syscall.SIGSTOP)
+	m.waitEvents("worker_watchdog_timeout", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == pid })
+	exited := m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == pid })[0]
+	if exited["status"] != "signal KILL" {
+		m.t.Errorf("stopped worker exited with %v, want signal KILL", exited["status"])
+	}
+}
+
+// fakeSystemd is a supervisor's notify socket that records who sent each
+// datagram (SCM_CREDENTIALS), as systemd checks it against NotifyAccess=.
+type fakeSystemd struct {
+	t      *testing.T
+	path   string
+	states chan notifyState
+	seen   []notifyState
+}
+
+type notifyState struct {
+	pid   int
+	state string
+}
+
+func newFakeSystemd(t *testing.T) *fakeSystemd {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeSystemd{t: t, path: path, states: make(chan notifyState, 1024)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+		for {
+			n, noob, _, _, err := conn.ReadMsgUnix(buf, oob)
+			if err != nil {
+				return
+			}
+			pid := 0
+			if msgs, err := unix.ParseSocketControlMessage(oob[:noob]); err == nil && len(msgs) > 0 {
+				if cred, err := unix.ParseUnixCredentials(&msgs[0]); err == nil {
+					pid = int(cred.Pid)
+				}
+			}
+			select {
+			case s.states <- notifyState{pid, string(buf[:n])}:
+			default: // the test stopped listening
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return s
+}
+
+// await reads the datagrams in order until one from pid has a line
+// starting with prefix, and returns it.
+func (s *fakeSystemd) await(pid int, prefix string) string {
+	s.t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case st := <-s.states:
+			s.seen = append(s.seen, st)
+			if st.pid != pid {
+				continue
+			}
+			for _, line := range strings.Split(st.state, "\n") {
+				if strings.HasPrefix(line, prefix) {
+					return st.state
+				}
+			}
+		case <-timeout:
+			s.t.Fatalf("no %q from pid %d; got %+v", prefix, pid, s.seen)
+			return ""
+		}
+	}
+}
+
+// Under NotifyAccess=main, systemd drops what the new master of an upgrade
+// says before the old master hands it the main pid. So once it has it, the
+// new master says READY=1 and its STATUS= again.
+func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
+	t.Parallel()
+	sd := newFakeSystemd(t)
+	bin := filepath.Join(t.TempDir(), "pmux")
+	copyFile(t, pmuxtest.Pmux(), bin)
+	m := startMasterAt(t, bin, startOpts{env: []string{"NOTIFY_SOCKET=" + sd.path}}, "run", "-w", "1", "--ready", "notify",
+		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	sd.await(m.pid(), "READY=1")
+	m.signal(syscall.SIGUSR2)
+	child := intField(m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); waitGone(t, child, 20*time.Second) })
+	// Sent while the old master is still the main pid: systemd drops it.
+	sd.await(child, "READY=1")
+	m.signal(syscall.SIGQUIT)
+	if got := sd.await(m.pid(), "MAINPID="); got != "MAINPID="+strconv.Itoa(child) {
+		t.Errorf("old master's hand-over %q, want MAINPID=%d", got, child)
+	}
+	m.wait(30 * time.Second)
+	// What the new master says now, systemd accepts.
+	again := sd.await(child, "READY=1")
+	if !strings.Contains(again, "STATUS=") {
+		t.Errorf("READY=1 after the hand-over without STATUS=: %q", again)
+	}
+	var after []string
+	handedOver := false
+	for _, st := range sd.seen {
+		if st.pid == m.pid() && strings.HasPrefix(st.state, "MAINPID=") {
+			handedOver = true
+		} else if handedOver && st.pid == child {
+			after = append(after, strings.ReplaceAll(st.state, "\n", " "))
+		}
+	}
+	t.Logf("the new master %d after the hand-over: %q", child, after)
+}
+
+// A supervisor that does not read its notify socket: the master's pings
+// fill the socket's queue, and the master still handles TTIN and HUP and
+// stops promptly, since nothing it sends to its supervisor waits.
+func TestLoopStalledSupervisorNeverStallsTheMaster(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close() // never read
+	// WATCHDOG_USEC of 20 ms: the master pings every 10 ms.
+	m := startMaster(t, startOpts{env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=20000"}},
+		"run", "-w", "1", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	m.readyWorkers(1)
+	// The queue is full once a datagram of ours cannot get in either.
+	probe, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("the supervisor socket's queue never filled")
+		}
+		probe.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		if _, err := probe.Write([]byte("PROBE")); errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+	}
+	began := time.Now()
+	m.signal(syscall.SIGTTIN)
+	m.waitEvents("pool_scaled", 1, 10*time.Second, nil)
+	m.readyWorkers(2)
+	// A reload brings the count back to the configured one.
+	m.signal(syscall.SIGHUP)
+	m.waitEvents("worker_ready", 1, 20*time.Second, func(e map[string]any) bool { return intField(e, "gen") == 2 })
+	t.Logf("TTIN and HUP handled in %v with the supervisor's queue full", time.Since(began).Round(time.Millisecond))
+	began = time.Now()
+	m.signal(syscall.SIGQUIT)
+	if code := m.wait(30 * time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	t.Logf("master exited %v after QUIT with the supervisor's queue full", time.Since(began).Round(time.Millisecond))
+	m.waitEvents("supervisor_notify_dropped", 1, time.Second, nil)
+}

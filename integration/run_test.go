@@ -1,0 +1,625 @@
+package integration_test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pmux/pmux/internal/pmuxtest"
+)
+
+func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
+	m := startMaster(t, startOpts{env: []string{"PMUX_SECRET_SETTING=1", "LISTEN_FDNAMES=stale"}},
+		"run", "-w", "2", "-b", "127.0.0.1:0?name=http", "--", pmuxtest.Worker())
+	addr := m.addr()
+	_, port, _ := net.SplitHostPort(addr)
+	c := newClient("tcp", addr)
+	reports := reportsFrom(t, c, 2)
+	slots := map[string]bool{}
+	for pid, r := range reports {
+		env := r.Env
+		if env["LISTEN_PID"] != strconv.Itoa(pid) {
+			t.Errorf("worker %d: LISTEN_PID=%q, want its own pid", pid, env["LISTEN_PID"])
+		}
+		want := map[string]string{
+			"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http", "PMUX_GENERATION": "1",
+			"PMUX_MASTER_PID": strconv.Itoa(m.pid()), "PORT": port,
+		}
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("worker %d: %s=%q, want %q", pid, k, env[k], v)
+			}
+		}
+		slots[env["PMUX_WORKER"]] = true
+		for k := range env {
+			if k == "NOTIFY_SOCKET" || strings.HasPrefix(k, "__PMUX") || (strings.HasPrefix(k, "PMUX_") && !slices.Contains([]string{"PMUX_WORKER", "PMUX_GENERATION", "PMUX_MASTER_PID"}, k)) {
+				t.Errorf("worker %d: internal variable %s leaked", pid, k)
+			}
+		}
+		// The worker's own Go runtime opens a few fds (cgroup files,
+		// epoll) before main; anything else beyond 0-3 came from pmux.
+		if !strings.HasPrefix(r.FDs[3], "socket:") {
+			t.Errorf("worker %d: fd 3 is %q, want the listening socket", pid, r.FDs[3])
+		}
+		for fd, what := range r.FDs {
+			runtimeOwn := strings.HasPrefix(what, "/sys/fs/cgroup/") || strings.HasPrefix(what, "anon_inode:")
+			if fd > 3 && !runtimeOwn {
+				t.Errorf("worker %d: fd %d (%s) leaked from the master", pid, fd, what)
+			}
+		}
+		if r.Ppid != m.pid() {
+			t.Errorf("worker %d: parent %d, want the master %d", pid, r.Ppid, m.pid())
+		}
+		if pgid, _ := syscall.Getpgid(pid); pgid != pid {
+			t.Errorf("worker %d: process group %d, want its own", pid, pgid)
+		}
+	}
+	if !slots["0"] || !slots["1"] {
+		t.Errorf("slots %v, want 0 and 1", slots)
+	}
+	m.signal(syscall.SIGQUIT)
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit code %d after QUIT, want 0", code)
+	}
+}
+
+// A shell's `&` starts pmux with INT and QUIT ignored; Go keeps an ignored
+// disposition across exec, so a worker would inherit it without the shim.
+func TestWorkerSignalStateIsDefaultEvenWhenMasterIgnoresSignals(t *testing.T) {
+	m := startMaster(t, startOpts{wrap: []string{"sh", "-c", `trap "" INT QUIT HUP; exec "$0" "$@"`}},
+		"run", "-w", "1", "-b", "127.0.0.1:0", "--", "sleep", "1000")
+	pid := intField(m.readyWorkers(1)[0], "pid")
+	// Ready at exec means the shim's exec: look once sleep itself runs.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, "/sleep") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("worker %d never became sleep", pid)
+		}
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, field := range []string{"SigIgn", "SigBlk"} {
+		re := regexp.MustCompile(field + `:\s*([0-9a-f]+)`)
+		mm := re.FindSubmatch(status)
+		if mm == nil {
+			t.Fatalf("no %s in /proc/%d/status", field, pid)
+		}
+		if v, _ := strconv.ParseUint(string(mm[1]), 16, 64); v != 0 {
+			t.Errorf("worker %s = %s, want 0 (default dispositions, empty mask)", field, mm[1])
+		}
+	}
+	// sleep opens locale files while it starts: an fd pmux leaked is one
+	// that stays.
+	var names []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = names[:0]
+		for _, fd := range fds {
+			names = append(names, fd.Name())
+		}
+		if slices.Equal(names, []string{"0", "1", "2", "3"}) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if !slices.Equal(names, []string{"0", "1", "2", "3"}) {
+		t.Errorf("worker fds %v, want exactly 0 1 2 3", names)
+	}
+	// The listener is handed over in blocking mode, as systemd does. (A Go
+	// worker makes it non-blocking itself, for every worker sharing it:
+	// O_NONBLOCK belongs to the open file description, which all share.)
+	fdinfo, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/3", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := regexp.MustCompile(`flags:\s*([0-7]+)`).FindSubmatch(fdinfo)
+	if flags == nil {
+		t.Fatalf("no flags in fdinfo: %s", fdinfo)
+	}
+	if v, _ := strconv.ParseUint(string(flags[1]), 8, 64); v&syscall.O_NONBLOCK != 0 {
+		t.Errorf("fd 3 flags %s: non-blocking, want blocking", flags[1])
+	}
+	// INT is ignored by the wrapper's trap, so stop through QUIT's graceful
+	// path would be ignored too: TERM is the unicorn profile's quick stop.
+	m.signal(syscall.SIGTERM)
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+}
+
+func TestUnixSocketModeStaleAndLive(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "web.sock")
+	// A stale socket file: bound once, its listener closed without unlink.
+	stale, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stale.(*net.UnixListener).SetUnlinkOnClose(false)
+	stale.Close()
+
+	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "unix:"+path+"?mode=0660", "--", pmuxtest.Worker())
+	m.readyWorkers(2)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
+		t.Errorf("socket mode %v, want a 0660 socket", fi.Mode())
+	}
+	r := getReport(t, newClient("unix", path))
+	if r.Env["PORT"] != "" {
+		t.Errorf("PORT=%q for a unix-only pool, want unset", r.Env["PORT"])
+	}
+
+	// A second master on the same live path must refuse and leave it alone.
+	out, code := runPmux(t, "run", "-b", "unix:"+path, "--", pmuxtest.Worker())
+	if code != 1 || !strings.Contains(out, path) || !strings.Contains(out, "live") {
+		t.Errorf("second master on a live socket: exit %d, output %q; want exit 1 naming the path", code, out)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("the refused master removed the live socket: %v", err)
+	}
+
+	m.signal(syscall.SIGQUIT)
+	m.wait(20 * time.Second)
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("socket file left behind after stop: %v", err)
+	}
+}
+
+func TestAdoptsInheritedFD(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	m := startMaster(t, startOpts{extraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "fd://3", "--", pmuxtest.Worker())
+	f.Close()
+	m.readyWorkers(2)
+	reportsFrom(t, newClient("tcp", addr), 2)
+}
+
+func TestAdoptsSystemdSockets(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	// $$ is the shell's pid, which exec hands on to pmux, as systemd does.
+	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@"`}
+	m := startMaster(t, startOpts{wrap: wrap, extraFiles: []*os.File{f}}, "run", "-w", "1", "-b", "systemd:web", "--", pmuxtest.Worker())
+	f.Close()
+	r := getReport(t, newClient("tcp", addr))
+	if r.Env["LISTEN_FDNAMES"] != "web" || r.Env["LISTEN_PID"] != strconv.Itoa(r.Pid) {
+		t.Errorf("worker env LISTEN_FDNAMES=%q LISTEN_PID=%q", r.Env["LISTEN_FDNAMES"], r.Env["LISTEN_PID"])
+	}
+	m.signal(syscall.SIGQUIT)
+	m.wait(20 * time.Second)
+}
+
+func TestCrashedWorkerIsReplacedInItsSlot(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	ready := m.readyWorkers(2)
+	victim := intField(ready[0], "pid")
+	slot := intField(ready[0], "slot")
+	syscall.Kill(victim, syscall.SIGKILL)
+	exited := m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })[0]
+	if exited["status"] != "signal KILL" {
+		t.Errorf("exit status %v, want signal KILL", exited["status"])
+	}
+	again := m.waitEvents("worker_ready", 3, 10*time.Second, nil)[2]
+	if intField(again, "slot") != slot {
+		t.Errorf("replacement in slot %d, want %d", intField(again, "slot"), slot)
+	}
+	reportsFrom(t, newClient("tcp", m.addr()), 2)
+}
+
+func TestCrashLoopBacksOff(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_CRASH=1", "--", pmuxtest.Worker())
+	exits := m.waitEvents("worker_exited", 5, 20*time.Second, nil)
+	var delays []float64
+	for _, e := range exits[:5] {
+		if e["status"] != "exit 3" {
+			t.Errorf("status %v, want exit 3", e["status"])
+		}
+		delays = append(delays, e["respawn_in_ms"].(float64))
+	}
+	// The first crash of a slot is answered at once, then 100 ms doubling.
+	want := []float64{0, 100, 200, 400, 800}
+	if !slices.Equal(delays, want) {
+		t.Errorf("respawn delays %v ms, want %v", delays, want)
+	}
+}
+
+func TestMasterKilledTakesWorkersWithIt(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "4", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	ready := m.readyWorkers(4)
+	m.signal(syscall.SIGKILL)
+	m.wait(5 * time.Second)
+	for _, e := range ready {
+		waitGone(t, intField(e, "pid"), 5*time.Second)
+	}
+}
+
+// inflightSleep sends the test worker a request that takes ms, returns
+// once the worker has it, and delivers its outcome on the channel.
+func inflightSleep(t *testing.T, m *master, ms int) <-chan error {
+	t.Helper()
+	c := newClient("tcp", m.addr())
+	result := make(chan error, 1)
+	go func() {
+		resp, err := c.Get(fmt.Sprintf("http://pmux/sleep?ms=%d", ms))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		result <- err
+	}()
+	m.waitFor("the request to reach the worker", 10*time.Second, func([]map[string]any) bool {
+		for _, l := range m.out {
+			if strings.Contains(l, fmt.Sprintf("sleeping %d ms", ms)) {
+				return true
+			}
+		}
+		return false
+	})
+	return result
+}
+
+func TestQuitWaitsForInflightRequests(t *testing.T) {
+	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	m.readyWorkers(1)
+	if data, err := os.ReadFile(pidPath); err != nil || string(data) != strconv.Itoa(m.pid())+"\n" {
+		t.Fatalf("pidfile %q (%v), want %d", data, err, m.pid())
+	}
+	result := inflightSleep(t, m, 1500)
+	m.signal(syscall.SIGQUIT)
+	if err := <-result; err != nil {
+		t.Errorf("in-flight request failed during graceful stop: %v", err)
+	}
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if _, err := os.Stat(pidPath); !os.IsNotExist(err) {
+		t.Errorf("pidfile left behind: %v", err)
+	}
+}
+
+func TestGracefulStopKillsAfterTimeout(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--graceful-timeout", "300ms",
+		"--env", "WORKER_IGNORE_TERM=1", "--", pmuxtest.Worker())
+	getReport(t, newClient("tcp", m.addr())) // serving, so its TERM handling is in place
+	m.signal(syscall.SIGQUIT)
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	if len(m.events("worker_kill")) != 1 {
+		t.Errorf("want one worker_kill event; log:\n%s", m.dump())
+	}
+}
+
+func TestQuickStopSignals(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+			m.readyWorkers(2)
+			m.signal(sig)
+			if code := m.wait(20 * time.Second); code != 0 {
+				t.Errorf("exit code %d, want 0", code)
+			}
+			for _, e := range m.events("worker_stopping") {
+				if e["signal"] != "INT" {
+					t.Errorf("worker got %v on a quick stop, want INT", e["signal"])
+				}
+			}
+		})
+	}
+}
+
+func TestPidfileHeldByLiveMasterRefusesStart(t *testing.T) {
+	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
+	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	m.readyWorkers(1)
+	out, code := runPmux(t, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	if code != 1 || !strings.Contains(out, strconv.Itoa(m.pid())) {
+		t.Errorf("exit %d, output %q; want exit 1 naming pid %d", code, out, m.pid())
+	}
+	if data, _ := os.ReadFile(pidPath); string(data) != strconv.Itoa(m.pid())+"\n" {
+		t.Errorf("pidfile now %q, want it untouched", data)
+	}
+}
+
+func TestStalePidfileIsReplaced(t *testing.T) {
+	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(pidPath, []byte(strconv.Itoa(dead.Process.Pid)+"\n"), 0o644)
+	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	m.waitEvents("pidfile_stale", 1, 10*time.Second, nil)
+	m.readyWorkers(1)
+	if data, _ := os.ReadFile(pidPath); string(data) != strconv.Itoa(m.pid())+"\n" {
+		t.Errorf("pidfile %q, want our pid", data)
+	}
+}
+
+// runPmux runs pmux to completion and returns its stderr and exit code.
+func runPmux(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(pmuxtest.Pmux(), args...)
+	cmd.Env = append(os.Environ(), "PMUX_LOG_FORMAT=json")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("pmux %v did not exit", args)
+	}
+	return stderr.String(), cmd.ProcessState.ExitCode()
+}
+
+// Bad input fails with one line and an exit code that says whose fault it
+// is (2: the input, 1: this machine), and leaves nothing behind. check
+// resolves a configuration as run does and must exit with the same code
+// for it (it binds nothing, so a busy port is run's alone).
+func TestBadInputFailsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	notExec := filepath.Join(dir, "script")
+	os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644)
+	badConfig := filepath.Join(dir, "bad.toml")
+	os.WriteFile(badConfig, []byte("[[pool]]\nname = \"web\"\ncommand = [\"sleep\"]\nworkers = \"many\"\n"), 0o644)
+	private := privateProgram(t)
+	sock := filepath.Join(dir, "ok.sock")
+	pid := filepath.Join(dir, "pmux.pid")
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		says    string
+		runOnly bool
+		asRoot  bool // needs root, to hand the workers to nobody
+	}{
+		{"bad bind", []string{"-b", "tcp://nowhere:port"}, 2, "nowhere:port", false, false},
+		{"port in use", []string{"-b", busy.Addr().String()}, 1, "address already in use", true, false},
+		{"not socket-activated", []string{"-b", "systemd"}, 1, "pmux was not socket-activated", true, false},
+		{"missing command", []string{"--", "no-such-command-xyz"}, 1, "no-such-command-xyz", false, false},
+		{"missing program", []string{"--", filepath.Join(dir, "nothing-here")}, 1, "nothing-here: no such file", false, false},
+		{"not executable", []string{"--", notExec}, 1, "not executable", false, false},
+		{"permission denied", []string{"--user", "nobody", "--", private}, 1, "command " + private + ": permission denied", false, true},
+		{"unreadable env file", []string{"--env-file", filepath.Join(dir, "missing.env")}, 1, "missing.env", false, false},
+		{"missing working directory", []string{"--chdir", filepath.Join(dir, "nowhere")}, 1, "--chdir " + filepath.Join(dir, "nowhere") + ": no such file", false, false},
+		{"working directory out of reach", []string{"--user", "nobody", "--chdir", filepath.Dir(private)}, 1, "--chdir " + filepath.Dir(private) + ": permission denied", false, true},
+		{"bad duration", []string{"--graceful-timeout", "soon"}, 2, "graceful-timeout", false, false},
+		{"bad signal", []string{"--stop-signal", "SIGNOPE"}, 2, "NOPE", false, false},
+		{"bad workers", []string{"-w", "many"}, 2, "many", false, false},
+		{"bad profile", []string{"--signals", "nginx"}, 2, "nginx", false, false},
+		{"bad config file", []string{"-c", badConfig}, 2, "workers", false, false},
+		{"no command", nil, 2, "no command", false, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.asRoot && private == "" {
+				t.Skip("needs root and a user nobody (run the suite as root)")
+			}
+			commands := []string{"run", "check"}
+			if tc.runOnly {
+				commands = commands[:1]
+			}
+			for _, command := range commands {
+				args := []string{command, "-b", "unix:" + sock, "-p", pid}
+				cmdGiven := slices.Contains(tc.args, "--")
+				args = append(args, tc.args...)
+				if !cmdGiven && tc.name != "no command" && tc.name != "bad config file" {
+					args = append(args, "--", pmuxtest.Worker())
+				}
+				out, code := runPmux(t, args...)
+				if code != tc.code {
+					t.Errorf("pmux %s: exit %d, want %d; output %q", command, code, tc.code, out)
+				}
+				lines := strings.Split(strings.TrimSpace(out), "\n")
+				if len(lines) != 1 || !strings.Contains(lines[0], tc.says) {
+					t.Errorf("pmux %s: want one line mentioning %q, got %q", command, tc.says, out)
+				}
+				if strings.Contains(out, "panic") || strings.Contains(out, "goroutine") {
+					t.Errorf("pmux %s panicked: %s", command, out)
+				}
+				for _, left := range []string{sock, pid} {
+					if _, err := os.Stat(left); !os.IsNotExist(err) {
+						t.Errorf("pmux %s left %s behind", command, left)
+						os.Remove(left)
+					}
+				}
+			}
+		})
+	}
+}
+
+// --user and a program that user cannot run: run, start (a Procfile entry
+// run through sh) and check refuse it at once with exit 1, naming it, as
+// they refuse a program no one can run; a reload that brings one in is
+// refused and the workers keep serving. Before, the workers crash-looped
+// with exit 127.
+func TestCommandOutOfTheWorkersUsersReach(t *testing.T) {
+	private := privateProgram(t)
+	if private == "" {
+		t.Skip("needs root and a user nobody (run the suite as root)")
+	}
+	// A program nobody may not execute, in a directory anyone may search.
+	ownerOnly := filepath.Join(pmuxtest.PublicTempDir(t), "app")
+	copyFile(t, pmuxtest.Worker(), ownerOnly)
+	if err := os.Chmod(ownerOnly, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	procfile := filepath.Join(t.TempDir(), "Procfile")
+	os.WriteFile(procfile, []byte("web: "+private+" --flag\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{"run, a directory it cannot search", []string{"run", "--user", "nobody", "-b", "127.0.0.1:0", "--", private}, "cannot search"},
+		{"run, a file it cannot execute", []string{"run", "--user", "nobody", "-b", "127.0.0.1:0", "--", ownerOnly}, "cannot execute it"},
+		{"check", []string{"check", "--user", "nobody", "--", private}, "cannot search"},
+		{"start", []string{"start", "-f", procfile, "--user", "nobody", "-b", "127.0.0.1:0"}, "cannot search"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, code := runPmux(t, tc.args...)
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], ": permission denied: user nobody "+tc.says) {
+				t.Errorf("exit %d, output %q; want exit 1 and one line: permission denied, user nobody %s", code, out, tc.says)
+			}
+		})
+	}
+
+	t.Run("reload", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "pmux.toml")
+		pool := "[[pool]]\nname = \"web\"\ncommand = [%q]\nworkers = 2\nuser = \"nobody\"\nbind = [\"tcp://127.0.0.1:0\"]\n"
+		writeConfig(t, path, fmt.Sprintf(pool, pmuxtest.Worker()))
+		m := startMaster(t, startOpts{}, "run", "-c", path)
+		workers := pidsOf(m.readyWorkers(2))
+		writeConfig(t, path, fmt.Sprintf(pool, private))
+		m.signal(syscall.SIGHUP)
+		failed := m.waitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
+		if msg := fmt.Sprint(failed["error"]); !strings.Contains(msg, "command "+private+": permission denied") {
+			t.Errorf("reload refused with %q, want the command named and permission denied", msg)
+		}
+		if n := len(m.events("generation_started")); n != 0 {
+			t.Errorf("%d generations started from a command nobody cannot run", n)
+		}
+		reportsFrom(t, newClient("tcp", m.addr()), 2)
+		for _, pid := range workers {
+			if !alive(pid) {
+				t.Errorf("worker %d stopped after a refused reload", pid)
+			}
+		}
+	})
+}
+
+// privateProgram copies the test worker into a directory only root may
+// search, and returns its path; "" unless the tests run as root and the
+// machine has a user nobody, who then cannot run it.
+func privateProgram(t *testing.T) string {
+	t.Helper()
+	if os.Getuid() != 0 {
+		return ""
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		return ""
+	}
+	dir := filepath.Join(t.TempDir(), "private")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "app")
+	copyFile(t, pmuxtest.Worker(), path)
+	return path
+}
+
+func TestEnvChdirAndEnvFile(t *testing.T) {
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "app.env")
+	os.WriteFile(envFile, []byte("# settings\nFROM_FILE=file\nexport BOTH=file\n"), 0o644)
+	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "--env-file", envFile,
+		"--env", "BOTH=flag", "--env", "FROM_FLAG=flag", "--chdir", dir, "--", pmuxtest.Worker())
+	r := getReport(t, newClient("tcp", m.addr()))
+	for k, v := range map[string]string{"FROM_FILE": "file", "BOTH": "flag", "FROM_FLAG": "flag"} {
+		if r.Env[k] != v {
+			t.Errorf("%s=%q, want %q", k, r.Env[k], v)
+		}
+	}
+	if r.Cwd != dir {
+		t.Errorf("cwd %q, want %q", r.Cwd, dir)
+	}
+}
+
+func TestSubreaperReapsOrphans(t *testing.T) {
+	// The subshell starts a sleep and exits, orphaning it to pmux.
+	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "--", "sh", "-c", "(sleep 0.2 &); exec sleep 1000")
+	e := m.waitEvents("orphan_reaped", 1, 10*time.Second, nil)[0]
+	if e["status"] != "exit 0" {
+		t.Errorf("orphan status %v, want exit 0", e["status"])
+	}
+}
+
+func TestWorkerOutputIsPrefixedWholeLines(t *testing.T) {
+	const lines = 20000
+	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0",
+		"--env", "WORKER_OUTPUT_LINES="+strconv.Itoa(lines), "--", pmuxtest.Worker())
+	ready := m.readyWorkers(2)
+	line := regexp.MustCompile(`^web\.(\d) (\d+) \| line (\d+) of 20000 from (\d+) (x*)$`)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m.mu.Lock()
+		n := len(m.out)
+		m.mu.Unlock()
+		if n >= 2*lines || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	m.mu.Lock()
+	out := slices.Clone(m.out)
+	m.mu.Unlock()
+	counts := map[string]int{}
+	for _, l := range out {
+		mm := line.FindStringSubmatch(l)
+		if mm == nil {
+			t.Fatalf("torn or unprefixed line: %q", l)
+		}
+		i, _ := strconv.Atoi(mm[3])
+		if mm[2] != mm[4] || len(mm[5]) != i%200 {
+			t.Fatalf("line mangled: %q", l)
+		}
+		counts[mm[2]]++
+	}
+	for _, e := range ready {
+		if got := counts[strconv.Itoa(intField(e, "pid"))]; got != lines {
+			t.Errorf("worker %v: %d lines, want %d", e["pid"], got, lines)
+		}
+	}
+}

@@ -1,0 +1,528 @@
+package integration_test
+
+import (
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pmux/pmux/internal/pmuxtest"
+	"github.com/pmux/pmux/internal/proc"
+)
+
+// effects says how to see that an action really happened: a new log event.
+var effects = map[string]struct {
+	event string
+	match func(map[string]any) bool
+}{
+	"reload":          {"generation_started", func(e map[string]any) bool { return e["rolling"] == false }},
+	"rolling_restart": {"generation_started", func(e map[string]any) bool { return e["rolling"] == true }},
+	"reopen_logs":     {"logs_reopened", nil},
+	"incr":            {"pool_scaled", nil},
+	"decr":            {"pool_scaled", nil},
+	"status_dump":     {"status", nil},
+	"stop_workers":    {"worker_stopping", nil},
+}
+
+// Every signal of every profile, against the real binary: the master
+// names the action of the README's signal table and the action takes effect.
+func TestEverySignalOfEveryProfile(t *testing.T) {
+	table := map[string]map[syscall.Signal]string{
+		"unicorn":   {syscall.SIGHUP: "reload", syscall.SIGUSR1: "reopen_logs", syscall.SIGWINCH: "stop_workers", syscall.SIGTTIN: "incr", syscall.SIGTTOU: "decr", syscall.SIGURG: "ignored", syscall.SIGPWR: "status_dump"},
+		"gunicorn":  {syscall.SIGHUP: "reload", syscall.SIGUSR1: "reopen_logs", syscall.SIGWINCH: "stop_workers", syscall.SIGTTIN: "incr", syscall.SIGTTOU: "decr", syscall.SIGURG: "ignored", syscall.SIGPWR: "status_dump"},
+		"puma":      {syscall.SIGUSR1: "rolling_restart", syscall.SIGUSR2: "reload", syscall.SIGWINCH: "ignored", syscall.SIGTTIN: "incr", syscall.SIGTTOU: "decr", syscall.SIGURG: "rolling_restart", syscall.SIGPWR: "status_dump"},
+		"pitchfork": {syscall.SIGHUP: "reload", syscall.SIGUSR1: "reopen_logs", syscall.SIGUSR2: "rolling_restart", syscall.SIGWINCH: "ignored", syscall.SIGTTIN: "incr", syscall.SIGTTOU: "decr", syscall.SIGURG: "ignored", syscall.SIGPWR: "status_dump"},
+	}
+	// WINCH last: it leaves no worker behind.
+	order := []syscall.Signal{syscall.SIGPWR, syscall.SIGURG, syscall.SIGUSR1, syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGWINCH}
+	for profile, actions := range table {
+		t.Run(profile, func(t *testing.T) {
+			t.Parallel()
+			m := startMaster(t, startOpts{}, "run", "-w", "2", "--signals", profile, "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+			m.readyWorkers(2)
+			for _, sig := range order {
+				want, ok := actions[sig]
+				if !ok {
+					continue
+				}
+				eff, hasEffect := effects[want]
+				effectsBefore := len(filterEvents(m.events(eff.event), eff.match))
+				before := len(m.events("signal_received"))
+				m.signal(sig)
+				got := m.waitEvents("signal_received", before+1, 10*time.Second, nil)[before]
+				if got["signal"] != sigName(sig) || got["action"] != want {
+					t.Errorf("%v: logged %v/%v, want action %s", sig, got["signal"], got["action"], want)
+				}
+				if hasEffect {
+					m.waitEvents(eff.event, effectsBefore+1, 10*time.Second, eff.match)
+				}
+				// Let a replacement settle before the next signal.
+				waitSettled(t, m)
+			}
+		})
+	}
+}
+
+func sigName(sig syscall.Signal) string {
+	names := map[syscall.Signal]string{syscall.SIGHUP: "HUP", syscall.SIGUSR1: "USR1", syscall.SIGUSR2: "USR2", syscall.SIGWINCH: "WINCH",
+		syscall.SIGTTIN: "TTIN", syscall.SIGTTOU: "TTOU", syscall.SIGURG: "URG", syscall.SIGPWR: "PWR"}
+	return names[sig]
+}
+
+func filterEvents(events []map[string]any, match func(map[string]any) bool) []map[string]any {
+	var out []map[string]any
+	for _, e := range events {
+		if match == nil || match(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// liveWorkers replays the log: spawned minus exited.
+func liveWorkers(logs []map[string]any) map[int]map[string]any {
+	live := map[int]map[string]any{}
+	for _, e := range logs {
+		switch e["event"] {
+		case "worker_spawned":
+			live[intField(e, "pid")] = e
+		case "worker_exited":
+			delete(live, intField(e, "pid"))
+		}
+	}
+	return live
+}
+
+// anyStopping reports whether a live worker has been asked to stop.
+func anyStopping(logs []map[string]any, live map[int]map[string]any) bool {
+	for _, e := range logs {
+		if e["event"] == "worker_stopping" && live[intField(e, "pid")] != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// targetFromLog replays the log for the pool's worker count.
+func targetFromLog(logs []map[string]any, initial int) int {
+	n := initial
+	for _, e := range logs {
+		switch e["event"] {
+		case "pool_scaled", "generation_started":
+			n = intField(e, "workers")
+		}
+	}
+	return n
+}
+
+// waitSettled waits until the live workers are exactly the target, all of
+// the newest generation and ready.
+func waitSettled(t *testing.T, m *master) {
+	t.Helper()
+	m.waitFor("workers to settle", 20*time.Second, func(logs []map[string]any) bool {
+		live := liveWorkers(logs)
+		gen := 1
+		for _, e := range logs {
+			if e["event"] == "generation_started" {
+				gen = intField(e, "gen")
+			}
+		}
+		stopWorkers := false
+		for _, e := range logs {
+			if e["event"] == "signal_received" {
+				stopWorkers = e["action"] == "stop_workers"
+			}
+		}
+		want := targetFromLog(logs, 2)
+		if stopWorkers {
+			want = 0
+		}
+		if len(live) != want {
+			return false
+		}
+		readyPids := map[int]bool{}
+		for _, e := range logs {
+			if e["event"] == "worker_ready" {
+				readyPids[intField(e, "pid")] = true
+			}
+		}
+		for pid, e := range live {
+			if intField(e, "gen") != gen || !readyPids[pid] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestTerminatingSignalsOfEveryProfile(t *testing.T) {
+	cases := []struct {
+		profile string
+		sig     syscall.Signal
+		worker  string // the signal workers get
+	}{
+		{"unicorn", syscall.SIGQUIT, "TERM"}, {"unicorn", syscall.SIGTERM, "INT"}, {"unicorn", syscall.SIGINT, "INT"},
+		{"gunicorn", syscall.SIGTERM, "TERM"}, {"gunicorn", syscall.SIGQUIT, "INT"}, {"gunicorn", syscall.SIGINT, "INT"},
+		{"puma", syscall.SIGTERM, "TERM"}, {"puma", syscall.SIGINT, "TERM"}, {"puma", syscall.SIGQUIT, "INT"}, {"puma", syscall.SIGHUP, "TERM"},
+		{"pitchfork", syscall.SIGQUIT, "TERM"}, {"pitchfork", syscall.SIGTERM, "INT"}, {"pitchfork", syscall.SIGINT, "INT"},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/%v", tc.profile, tc.sig), func(t *testing.T) {
+			t.Parallel()
+			m := startMaster(t, startOpts{}, "run", "-w", "2", "--signals", tc.profile, "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+			reportsFrom(t, newClient("tcp", m.addr()), 2)
+			m.signal(tc.sig)
+			if code := m.wait(20 * time.Second); code != 0 {
+				t.Errorf("exit %d, want 0", code)
+			}
+			stops := m.events("worker_stopping")
+			if len(stops) != 2 {
+				t.Fatalf("%d workers stopped, want 2", len(stops))
+			}
+			for _, e := range stops {
+				if e["signal"] != tc.worker {
+					t.Errorf("worker got %v, want %s", e["signal"], tc.worker)
+				}
+			}
+		})
+	}
+}
+
+// loadResult counts a bounded HTTP load's outcomes.
+type loadResult struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errors     []string
+}
+
+// runLoad sends requests from n clients, each on a new connection, until
+// stop is closed or the bound is reached.
+func runLoad(network, addr string, clients int, stop <-chan struct{}, res *loadResult) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := newClient(network, addr)
+			for n := 0; n < 20000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := c.Get("http://pmux/")
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					res.failed.Add(1)
+					res.mu.Lock()
+					if len(res.errors) < 10 {
+						res.errors = append(res.errors, err.Error())
+					}
+					res.mu.Unlock()
+				} else {
+					res.ok.Add(1)
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+// Reloads, rolling restarts and scaling under load: every request is a 200.
+func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		boot  string
+		ready string
+	}{
+		{"fast boot", "0s", "none"},
+		{"slow boot with notify", "1s", "notify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := startMaster(t, startOpts{}, "run", "-w", "2", "--signals", "pitchfork", "--ready", tc.ready,
+				"-b", "127.0.0.1:0", "--env", "WORKER_BOOT_DELAY="+tc.boot, "--worker-output", "inherit", "--", pmuxtest.Worker())
+			addr := m.addr()
+			m.readyWorkers(2)
+			stop := make(chan struct{})
+			var res loadResult
+			wg := runLoad("tcp", addr, 8, stop, &res)
+			// HUP = reload, USR2 = rolling restart in pitchfork's profile.
+			for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGHUP, syscall.SIGTTOU, syscall.SIGUSR2} {
+				before := len(m.events("signal_received"))
+				m.signal(sig)
+				m.waitEvents("signal_received", before+1, 10*time.Second, nil)
+				waitSettled(t, m)
+				time.Sleep(300 * time.Millisecond) // load on the settled pool too
+			}
+			close(stop)
+			wg.Wait()
+			if res.failed.Load() != 0 {
+				t.Errorf("%d of %d requests failed: %v", res.failed.Load(), res.failed.Load()+res.ok.Load(), res.errors)
+			}
+			if res.ok.Load() < 100 {
+				t.Errorf("only %d requests succeeded: the load did not run", res.ok.Load())
+			}
+			t.Logf("%d requests, %d failed", res.ok.Load()+res.failed.Load(), res.failed.Load())
+		})
+	}
+}
+
+// The test worker's graceful stop answers a connection it took off the
+// shared queue just as the stop began. It used to wait only for the
+// connections Serve had counted, and Serve counts one a moment after
+// accept(2) returns it: a connection taken in that moment was reset when
+// the worker exited (1 request in 10 568 of the test above, 32 in 107 437
+// of the soak). WORKER_ACCEPT_DELAY holds the worker in that moment.
+func TestWorkerStopAnswersTheConnectionItJustAccepted(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_ACCEPT_DELAY=1s", "--", pmuxtest.Worker())
+	m.readyWorkers(1)
+	result := make(chan error, 1)
+	go func() {
+		resp, err := newClient("tcp", m.addr()).Get("http://pmux/")
+		if err == nil {
+			_, err = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		result <- err
+	}()
+	m.waitFor("the worker to accept the connection", 10*time.Second, func([]map[string]any) bool {
+		return slices.ContainsFunc(m.out, func(l string) bool { return strings.Contains(l, "accepted a connection") })
+	})
+	m.signal(syscall.SIGQUIT)
+	if err := <-result; err != nil {
+		t.Errorf("the connection the worker had accepted when told to stop: %v", err)
+	}
+	if code := m.wait(20 * time.Second); code != 0 {
+		t.Errorf("exit code %d after QUIT, want 0", code)
+	}
+}
+
+func TestNotifyReadinessAndBootTimeout(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "-b", "127.0.0.1:0",
+		"--env", "WORKER_BOOT_DELAY=300ms", "--", pmuxtest.Worker())
+	e := m.readyWorkers(1)[0]
+	if boot := e["boot_ms"].(float64); boot < 300 {
+		t.Errorf("ready after %v ms, before the worker said READY=1 (it boots in 300 ms)", boot)
+	}
+	// A worker that never says READY=1 is killed at the boot timeout.
+	m2 := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "--boot-timeout", "500ms",
+		"-b", "127.0.0.1:0", "--", "sleep", "1000")
+	m2.waitEvents("worker_boot_timeout", 1, 10*time.Second, nil)
+	exited := m2.waitEvents("worker_exited", 1, 10*time.Second, nil)[0]
+	if exited["status"] != "signal KILL" {
+		t.Errorf("status %v, want signal KILL", exited["status"])
+	}
+	m2.waitEvents("worker_spawned", 2, 10*time.Second, nil)
+}
+
+func TestDelayReadiness(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "delay=400ms", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	if boot := m.readyWorkers(1)[0]["boot_ms"].(float64); boot < 400 {
+		t.Errorf("ready after %v ms, want at least the 400 ms delay", boot)
+	}
+}
+
+func TestWatchdogReplacesStuckWorker(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "--watchdog", "1s", "-b", "127.0.0.1:0",
+		"--env", "WORKER_WATCHDOG=1", "--", pmuxtest.Worker())
+	pid := intField(m.readyWorkers(1)[0], "pid")
+	// A master stopped for longer than the period must not blame the worker.
+	m.signal(syscall.SIGSTOP)
+	time.Sleep(2500 * time.Millisecond)
+	m.signal(syscall.SIGCONT)
+	time.Sleep(1500 * time.Millisecond)
+	if n := len(m.events("worker_watchdog_timeout")); n != 0 {
+		t.Fatalf("worker killed for pings the suspended master could not read; log:\n%s", m.dump())
+	}
+	// A stuck worker (stopped) is killed and replaced.
+	syscall.Kill(pid, syscall.SIGSTOP)
+	m.waitEvents("worker_watchdog_timeout", 1, 10*time.Second, nil)
+	m.readyWorkers(2)
+}
+
+func TestSystemdNotifyProtocol(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	states := make(chan string, 32)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				close(states)
+				return
+			}
+			states <- string(buf[:n])
+		}
+	}()
+	next := func(want string) string {
+		t.Helper()
+		select {
+		case s := <-states:
+			if !strings.HasPrefix(s, want) {
+				t.Errorf("got state %q, want %q first", s, want)
+			}
+			return s
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %q from pmux", want)
+			return ""
+		}
+	}
+	m := startMaster(t, startOpts{env: []string{"NOTIFY_SOCKET=" + path}}, "run", "-w", "2", "--ready", "notify",
+		"-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	ready := next("READY=1")
+	if !strings.Contains(ready, "STATUS=") {
+		t.Errorf("READY=1 without STATUS=: %q", ready)
+	}
+	// Workers got pmux's own notify socket, not the supervisor's.
+	r := getReport(t, newClient("tcp", m.addr()))
+	if r.Env["NOTIFY_SOCKET"] == path || !strings.HasPrefix(r.Env["NOTIFY_SOCKET"], "@pmux/") {
+		t.Errorf("worker NOTIFY_SOCKET=%q", r.Env["NOTIFY_SOCKET"])
+	}
+	m.signal(syscall.SIGHUP)
+	reloading := next("RELOADING=1")
+	if !strings.Contains(reloading, "MONOTONIC_USEC=") {
+		t.Errorf("RELOADING=1 without MONOTONIC_USEC: %q", reloading)
+	}
+	next("READY=1")
+	m.signal(syscall.SIGQUIT)
+	next("STOPPING=1")
+	m.wait(20 * time.Second)
+}
+
+func fdCount(t *testing.T, pid int) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
+}
+
+// zombies lists the master's children that are dead but not reaped.
+func zombies(t *testing.T, master int) []int {
+	t.Helper()
+	pids, _ := proc.Default.Pids()
+	var out []int
+	for _, pid := range pids {
+		if st, err := proc.Default.Stat(pid); err == nil && st.Zombie() && st.PPID == master {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+func TestSignalStormSettles(t *testing.T) {
+	m := startMaster(t, startOpts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	m.readyWorkers(3)
+	waitSettled3 := func() {
+		m.waitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
+			live := liveWorkers(logs)
+			gen := 1
+			for _, e := range logs {
+				if e["event"] == "generation_started" {
+					gen = intField(e, "gen")
+				}
+			}
+			if len(live) != targetFromLog(logs, 3) || anyStopping(logs, live) {
+				return false
+			}
+			for _, e := range live {
+				if intField(e, "gen") != gen {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	fdsBefore := fdCount(t, m.pid())
+	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 300; i++ {
+		m.signal(sigs[rng.IntN(len(sigs))])
+		if i%50 == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// One last HUP puts the count back to 3 whatever the storm did.
+	time.Sleep(200 * time.Millisecond)
+	m.signal(syscall.SIGHUP)
+	waitSettled3()
+	// A worker's exit reaches the loop through SIGCHLD: give it a moment.
+	var z []int
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if z = zombies(t, m.pid()); len(z) == 0 {
+			break
+		}
+	}
+	if len(z) != 0 {
+		t.Errorf("zombies left: %v", z)
+	}
+	// Helpers may hold a file for a moment (the socket check reads /proc):
+	// a leak is an fd that stays.
+	after := fdCount(t, m.pid())
+	for deadline := time.Now().Add(5 * time.Second); after > fdsBefore && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		after = fdCount(t, m.pid())
+	}
+	if after > fdsBefore {
+		t.Errorf("master fds %d after the storm, %d before", after, fdsBefore)
+	}
+	r := reportsFrom(t, newClient("tcp", m.addr()), 1)
+	for _, rep := range r {
+		if rep.Env["PMUX_GENERATION"] == "1" {
+			t.Errorf("an old generation still serves")
+		}
+	}
+}
+
+func TestSystemdWatchdogIsFed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	m := startMaster(t, startOpts{env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=300000"}},
+		"run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	pings := 0
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(20 * time.Second); pings < 4; {
+		conn.SetReadDeadline(deadline)
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("%d WATCHDOG=1 pings, then: %v", pings, err)
+		}
+		if string(buf[:n]) == "WATCHDOG=1" {
+			pings++
+		}
+	}
+	r := getReport(t, newClient("tcp", m.addr()))
+	if _, ok := r.Env["WATCHDOG_USEC"]; ok {
+		t.Errorf("pmux's own WATCHDOG_USEC reached a worker")
+	}
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package pmuxtest
+
+const raceEnabled = true
