@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/config"
-	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/spawn"
 )
 
@@ -143,11 +142,4 @@ func daemonOutput(logFile string) (*os.File, error) {
 		return nil, fmt.Errorf("daemonize: open log file %s: %w", logFile, unwrapPathError(err))
 	}
 	return f, nil
-}
-
-// isUpgradeChild reports whether this master was started by an old one,
-// which already detached: a new master never daemonizes again.
-func isUpgradeChild() bool {
-	_, ok := os.LookupEnv(manager.UpgradeFDsVar)
-	return ok
 }

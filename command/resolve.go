@@ -15,6 +15,7 @@ import (
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/sockets"
+	"github.com/pmux/pmux/spawn"
 )
 
 // resolvedPool is a config pool turned into what the manager runs, plus
@@ -155,13 +156,13 @@ func workerBaseEnv(p config.Pool) ([]string, error) {
 		if err != nil {
 			return nil, usageError(err)
 		}
-		env = manager.MergeEnv(env, vars...)
+		env = spawn.MergeEnv(env, vars...)
 	}
 	keys := make([]string, 0, len(p.Env))
 	for k, v := range p.Env {
 		keys = append(keys, k+"="+v)
 	}
-	return manager.MergeEnv(env, keys...), nil
+	return spawn.MergeEnv(env, keys...), nil
 }
 
 // isInternalVar reports variables that describe pmux's own situation and

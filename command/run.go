@@ -13,9 +13,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/config"
+	"github.com/pmux/pmux/handover"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/manager"
-	"github.com/pmux/pmux/pidfile"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/spawn"
 )
@@ -54,7 +54,7 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	// signal, is reset at exec, so workers still get the default.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
-	startPath, startDir = resolveStart()
+	origin := handover.StartedFrom()
 	act := readActivation()
 	if err := spawn.CloseOnExecFrom(3); err != nil {
 		return runtimeError(err)
@@ -63,7 +63,7 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	if err != nil {
 		return err // unmarked: a usage error, unless it says otherwise
 	}
-	setup := masterSetup{cfg: cfg, rebuild: build, activation: act}
+	setup := masterSetup{cfg: cfg, rebuild: build, activation: act, origin: origin}
 	adjust(&setup)
 	return serve(setup, signals, children)
 }
@@ -82,6 +82,8 @@ type masterSetup struct {
 	escalate bool
 	// activation: the sockets pmux was passed by systemd, read first thing.
 	activation activation
+	// origin: where this master was started from, which an upgrade runs again.
+	origin handover.Origin
 }
 
 // resolve turns cfg's pools into what the manager runs.
@@ -101,7 +103,7 @@ func (setup masterSetup) resolve(cfg *config.Config) ([]*resolvedPool, error) {
 func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	cfg := setup.cfg
 	daemonized := takeDaemonPipe()
-	if cfg.Daemon && !daemonized && !isUpgradeChild() {
+	if cfg.Daemon && !daemonized && !handover.Pending() {
 		return launchDaemon(cfg)
 	}
 	if err := validateMasterSettings(cfg); err != nil {
@@ -126,17 +128,17 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		return err
 	}
 
-	handover, err := takeUpgradeHandover()
+	inherited, err := handover.Take()
 	if err != nil {
 		return runtimeError(err)
 	}
 	listeners := newListenerSet()
-	openOpts, closeAdopted, err := startupOptions(handover.files, setup.activation)
+	openOpts, closeAdopted, err := startupOptions(inherited.Files, setup.activation)
 	if err == nil {
 		err = listeners.open(context.Background(), pools, openOpts)
 	}
 	closeAdopted()
-	handover.close()
+	inherited.Close()
 	if err != nil {
 		return runtimeError(err)
 	}
@@ -147,24 +149,17 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	defer listeners.closeAll()
 
 	pid := os.Getpid()
-	style := manager.OldbinStyle
+	upgrades := &handover.Master{Origin: setup.origin, PID: pid, Pidfile: cfg.Pidfile, Style: handover.Oldbin}
 	if profile == signalmap.Gunicorn {
-		style = manager.NextStyle
+		upgrades.Style = handover.Next
 	}
-	if cfg.Pidfile != "" {
-		path := cfg.Pidfile
-		if handover.parent != 0 && style == manager.NextStyle {
-			path = pidfile.Next(cfg.Pidfile)
-		}
-		stale, err := pidfile.Acquire(path, pid)
-		if err != nil {
-			return runtimeError(err)
-		}
-		if stale != 0 {
-			log.Warn().Str("event", "pidfile_stale").Str("path", path).Int("pid", stale).Msg("replaced a stale pidfile")
-		}
-		defer pidfile.Remove(cfg.Pidfile, pid)
-		defer pidfile.Remove(pidfile.Next(cfg.Pidfile), pid)
+	stale, releasePidfile, err := upgrades.ClaimPidfile(inherited.Parent)
+	if err != nil {
+		return runtimeError(err)
+	}
+	defer releasePidfile()
+	if stale != 0 {
+		log.Warn().Str("event", "pidfile_stale").Str("path", cfg.Pidfile).Int("pid", stale).Msg("replaced a stale pidfile")
 	}
 	// Logged once nothing can fail any more, so a failed start prints one
 	// line: its error.
@@ -176,12 +171,12 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		}
 	}
 	upgrade := &manager.UpgradeOptions{
-		Path: startPath, Args: os.Args, Dir: startDir,
-		Pidfile: cfg.Pidfile, Style: style,
-		Parent: handover.parent,
+		Handover: upgrades,
+		Binary:   setup.origin.Path, Args: setup.origin.Args, Dir: setup.origin.Dir,
+		Parent: inherited.Parent,
 	}
-	if handover.parent != 0 {
-		exited, watch, err := spawn.WatchExit(handover.parent)
+	if inherited.Parent != 0 {
+		exited, watch, err := spawn.WatchExit(inherited.Parent)
 		if err != nil {
 			log.Warn().Str("event", "parent_watch_failed").Err(err).Msg("will not notice when the old master leaves")
 		} else {

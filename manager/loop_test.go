@@ -96,7 +96,7 @@ func TestNewMasterTellsSupervisorAgainAfterTheHandOver(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			parentExited := make(chan struct{})
 			h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
-				o.Upgrade = &UpgradeOptions{Parent: 99, ParentExited: parentExited}
+				o.Upgrade = &UpgradeOptions{Handover: &fakeHandover{}, Parent: 99, ParentExited: parentExited}
 			}, PoolConfig{Workers: 1, Ready: ReadyNotify})
 			pid := h.expectStart().pid
 			const status = "STATUS=web: 1 workers, generation 1"

@@ -320,13 +320,6 @@ func TestSupervisorNotifications(t *testing.T) {
 	}
 }
 
-func TestMergeEnvLastWins(t *testing.T) {
-	got := MergeEnv([]string{"A=1", "B=2"}, "A=3", "C=4", "B=5")
-	if want := []string{"A=3", "B=5", "C=4"}; !slices.Equal(got, want) {
-		t.Errorf("MergeEnv = %v, want %v", got, want)
-	}
-}
-
 func TestConfigReloadAddsRemovesAndReleases(t *testing.T) {
 	reloads := make(chan *Reloaded, 1)
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Name: "web", Workers: 1}, PoolConfig{Name: "jobs", Workers: 1})

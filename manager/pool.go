@@ -432,7 +432,7 @@ func (m *Manager) workerEnv(p *pool, s *slot) []string {
 	if cfg.Watchdog > 0 {
 		extra = append(extra, "WATCHDOG_USEC="+strconv.FormatInt(cfg.Watchdog.Microseconds(), 10))
 	}
-	return MergeEnv(cfg.Env, extra...)
+	return spawn.MergeEnv(cfg.Env, extra...)
 }
 
 func firstTCPPort(ls []*sockets.Listener) int {
@@ -451,21 +451,4 @@ func serverStarterPorts(ls []*sockets.Listener) string {
 		parts[i] = l.Addr() + "=" + strconv.Itoa(3+i)
 	}
 	return strings.Join(parts, ";")
-}
-
-// MergeEnv returns base with each KEY=VALUE of overrides replacing any
-// earlier entry for KEY, so a program's getenv sees exactly one value.
-func MergeEnv(base []string, overrides ...string) []string {
-	out := make([]string, 0, len(base)+len(overrides))
-	seen := make(map[string]int, len(base)+len(overrides))
-	for _, kv := range append(base[:len(base):len(base)], overrides...) {
-		key, _, _ := strings.Cut(kv, "=")
-		if i, ok := seen[key]; ok {
-			out[i] = kv
-			continue
-		}
-		seen[key] = len(out)
-		out = append(out, kv)
-	}
-	return out
 }

@@ -80,7 +80,7 @@ func (m *Manager) snapshot() Status {
 	st := Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String(),
 		UpgradeChild: m.upgrade.child, UpgradeParent: m.upgrade.parent}
 	if u := m.opts.Upgrade; u != nil {
-		st.Binary, st.Args, st.Dir = u.Path, u.Args, u.Dir
+		st.Binary, st.Args, st.Dir = u.Binary, u.Args, u.Dir
 	}
 	for _, p := range m.pools {
 		ps := PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []WorkerStatus{}}

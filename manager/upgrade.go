@@ -1,48 +1,40 @@
 package manager
 
 import (
-	"encoding/json"
-	"fmt"
 	"os"
 	"strconv"
 
-	"github.com/pmux/pmux/pidfile"
 	"github.com/pmux/pmux/spawn"
 )
 
-// The binary upgrade in the manager's terms: the old master
-// fork-execs the binary at its start path as a child, handing it every
-// listening socket; both serve; the operator stops one of them. The old
-// master tracks its child like a worker (its exit arrives through Reap) and
-// restores the pidfile when the child goes. The new master watches its
-// parent and takes over the pidfile once the parent is gone.
+// The binary upgrade in the manager's terms: the old master starts a new
+// one as a child, handing it every listening socket; both serve; the
+// operator stops one of them. The old master tracks its child like a worker
+// (its exit arrives through Reap); the new master watches its parent. What
+// moves files and starts the process is a Handover's (package handover);
+// the manager decides when.
 
-// Environment variables that carry an upgrade from the old master to the
-// new one; main reads and clears them.
-const (
-	UpgradeFDsVar    = "PMUX_UPGRADE_FDS"    // JSON list of listener keys, for fds 3, 4, …
-	UpgradeParentVar = "PMUX_UPGRADE_PARENT" // the old master's pid
-)
+// Handover is the file and process work of a binary upgrade.
+type Handover interface {
+	// StartSuccessor starts the new master through start, handing it
+	// files named by keys, and returns its pid; on failure nothing moved.
+	StartSuccessor(start func(spawn.Spec) (int, error), keys []string, files []*os.File) (int, error)
+	// SuccessorExited undoes the hand-over once the new master (child; 0
+	// if it never started) is gone: this master is in charge again.
+	SuccessorExited(child int) error
+	// ParentExited is the commit seen from the new master.
+	ParentExited() error
+	// Leaving is the commit seen from the old master, on its way out.
+	Leaving() error
+}
 
-// PidfileStyle is how the pidfile moves during an upgrade.
-type PidfileStyle int
-
-const (
-	// OldbinStyle (unicorn): the old master renames P to P.oldbin, the new
-	// master writes P.
-	OldbinStyle PidfileStyle = iota
-	// NextStyle (gunicorn): the new master writes P.2 and renames it to P
-	// once the old master is gone.
-	NextStyle
-)
-
-// UpgradeOptions is what a master needs to start its successor.
+// UpgradeOptions is what a master needs for upgrades.
 type UpgradeOptions struct {
-	Path    string   // the path pmux was started as, re-resolved at each upgrade
-	Args    []string // its arguments, argv[0] included
-	Dir     string   // its working directory at start
-	Pidfile string
-	Style   PidfileStyle
+	Handover Handover
+	// Binary, Args and Dir are what a successor is started as, for status.
+	Binary string
+	Args   []string
+	Dir    string
 	// Parent is the old master's pid when this master is the new one of an
 	// upgrade, while that old master lives; 0 otherwise.
 	Parent int
@@ -85,44 +77,13 @@ func (m *Manager) startUpgrade() {
 		keys = append(keys, l.Key())
 		files = append(files, l.File)
 	}
-	encoded, err := json.Marshal(keys)
+	pid, err := u.Handover.StartSuccessor(m.opts.Spawner.Start, keys, files)
 	if err != nil {
-		m.upgradeFailed(fmt.Errorf("encode listener keys: %w", err))
-		return
-	}
-	// The file at the start path now, which a deploy may have replaced.
-	if err := checkExecutableFile(u.Path); err != nil {
-		m.upgradeFailed(err)
-		return
-	}
-	if u.Pidfile != "" && u.Style == OldbinStyle {
-		if err := pidfile.Rename(u.Pidfile, pidfile.Oldbin(u.Pidfile), m.opts.MasterPID); err != nil {
-			m.upgradeFailed(err)
-			return
-		}
-	}
-	env := MergeEnv(os.Environ(),
-		UpgradeFDsVar+"="+string(encoded),
-		UpgradeParentVar+"="+strconv.Itoa(m.opts.MasterPID))
-	pid, err := m.opts.Spawner.Start(spawn.Spec{
-		Path:   u.Path,
-		Args:   u.Args,
-		Env:    env,
-		Dir:    u.Dir,
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Files:  files,
-		Umask:  -1,
-		Direct: true,
-	})
-	if err != nil {
-		m.restorePidfile(0)
 		m.upgradeFailed(err)
 		return
 	}
 	m.upgrade.child = pid
-	m.log.Info().Str("event", "upgrade_started").Int("child", pid).Str("path", u.Path).
+	m.log.Info().Str("event", "upgrade_started").Int("child", pid).Str("path", u.Binary).
 		Msg("new master started; WINCH or QUIT this one to commit, QUIT the new one to roll back")
 }
 
@@ -135,30 +96,11 @@ func (m *Manager) upgradeFailed(err error) {
 // pidfile and carries on.
 func (m *Manager) childMasterExited(exit spawn.Exit) {
 	m.upgrade.child = 0
-	m.restorePidfile(exit.Pid)
-	m.log.Warn().Str("event", "upgrade_rolled_back").Int("child", exit.Pid).Str("status", exit.Describe()).
-		Int("workers", m.totalTarget()).Msg("the new master exited; this master is in charge again (HUP brings its workers back after WINCH)")
-}
-
-// restorePidfile undoes the upgrade's pidfile moves; child is the new
-// master's pid, 0 when it never started.
-func (m *Manager) restorePidfile(child int) {
-	u := m.opts.Upgrade
-	if u == nil || u.Pidfile == "" {
-		return
-	}
-	var err error
-	switch u.Style {
-	case OldbinStyle:
-		err = pidfile.Rename(pidfile.Oldbin(u.Pidfile), u.Pidfile, m.opts.MasterPID)
-	case NextStyle:
-		if child != 0 {
-			err = pidfile.Remove(pidfile.Next(u.Pidfile), child)
-		}
-	}
-	if err != nil {
+	if err := m.opts.Upgrade.Handover.SuccessorExited(exit.Pid); err != nil {
 		m.log.Error().Str("event", "pidfile_restore_failed").Err(err).Msg("could not restore the pidfile")
 	}
+	m.log.Warn().Str("event", "upgrade_rolled_back").Int("child", exit.Pid).Str("status", exit.Describe()).
+		Int("workers", m.totalTarget()).Msg("the new master exited; this master is in charge again (HUP brings its workers back after WINCH)")
 }
 
 // parentMasterExited is the commit, seen from the new master: the old one
@@ -168,10 +110,8 @@ func (m *Manager) parentMasterExited() {
 	m.log.Info().Str("event", "upgrade_committed").Int("parent", m.upgrade.parent).Msg("the old master is gone; this master is in charge")
 	m.upgrade.parent = 0
 	m.opts.Observer.Upgraded()
-	if u.Pidfile != "" && u.Style == NextStyle {
-		if err := pidfile.Rename(pidfile.Next(u.Pidfile), u.Pidfile, m.opts.MasterPID); err != nil {
-			m.log.Error().Str("event", "pidfile_takeover_failed").Err(err).Msg("could not take over the pidfile")
-		}
+	if err := u.Handover.ParentExited(); err != nil {
+		m.log.Error().Str("event", "pidfile_takeover_failed").Err(err).Msg("could not take over the pidfile")
 	}
 	m.takeOverSupervisor()
 }
@@ -205,11 +145,11 @@ func (m *Manager) beforeExit() {
 	if m.upgrade.child != 0 && m.opts.Supervisor != nil {
 		m.opts.Supervisor("MAINPID=" + strconv.Itoa(m.upgrade.child))
 	}
-	if u == nil || u.Pidfile == "" || m.upgrade.child == 0 {
+	if u == nil || m.upgrade.child == 0 {
 		return
 	}
-	if u.Style == OldbinStyle {
-		pidfile.Remove(pidfile.Oldbin(u.Pidfile), m.opts.MasterPID)
+	if err := u.Handover.Leaving(); err != nil {
+		m.log.Error().Str("event", "pidfile_remove_failed").Err(err).Msg("could not remove the old master's pidfile")
 	}
 }
 
@@ -219,15 +159,4 @@ func (m *Manager) totalTarget() int {
 		n += p.target
 	}
 	return n
-}
-
-func checkExecutableFile(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return fmt.Errorf("new binary %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
-		return fmt.Errorf("new binary %s: not an executable file", path)
-	}
-	return nil
 }
