@@ -1,0 +1,4 @@
+package proc
+
+// NativeSyscalls is the table of the architecture pmux was built for.
+var NativeSyscalls = SyscallsAMD64
