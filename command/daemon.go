@@ -1,72 +1,15 @@
 package command
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pmux/pmux/config"
+	"github.com/pmux/pmux/detach"
 	"github.com/pmux/pmux/spawn"
 )
-
-// -D: the command the user ran (the launcher) starts the master anew in
-// its own session and waits on a pipe for one line: "ready" once the
-// first generation serves, or "exit N message" when the start failed. So
-// the launching command's exit status tells whether the service runs.
-const daemonPipeVar = "__PMUX_DAEMON_FD"
-
-// daemonPipe is the daemonized master's end of the launcher's pipe; nil
-// in every other process.
-var daemonPipe struct {
-	sync.Mutex
-	f *os.File
-}
-
-// takeDaemonPipe claims the pipe if this process is the daemonized master.
-func takeDaemonPipe() bool {
-	fd, ok := os.LookupEnv(daemonPipeVar)
-	os.Unsetenv(daemonPipeVar)
-	if !ok {
-		return false
-	}
-	n, err := strconv.Atoi(fd)
-	if err != nil {
-		return false
-	}
-	daemonPipe.f = os.NewFile(uintptr(n), "daemon-ready")
-	return true
-}
-
-// tellLauncher sends the launcher its one line and closes the pipe.
-func tellLauncher(line string) {
-	daemonPipe.Lock()
-	defer daemonPipe.Unlock()
-	if daemonPipe.f == nil {
-		return
-	}
-	fmt.Fprintln(daemonPipe.f, line)
-	daemonPipe.f.Close()
-	daemonPipe.f = nil
-}
-
-// daemonSupervisor tells the launcher when the master first serves.
-func daemonSupervisor(next func(string)) func(string) {
-	return func(state string) {
-		if strings.HasPrefix(state, "READY=1") {
-			tellLauncher("ready")
-		}
-		if next != nil {
-			next(state)
-		}
-	}
-}
 
 // launchDaemon starts the master detached and waits for its word.
 func launchDaemon(cfg *config.Config) error {
@@ -74,61 +17,27 @@ func launchDaemon(cfg *config.Config) error {
 	if err != nil {
 		return runtimeError(err)
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		return runtimeError(fmt.Errorf("daemonize: %w", err))
-	}
-	defer r.Close()
 	out, err := daemonOutput(cfg.Log.File)
 	if err != nil {
-		w.Close()
 		return runtimeError(err)
 	}
 	defer out.Close()
-	cmd := exec.Command(self, os.Args[1:]...)
-	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(os.Environ(), daemonPipeVar+"=3")
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	err = cmd.Start()
-	w.Close()
-	if err != nil {
-		return runtimeError(fmt.Errorf("daemonize: %w", err))
-	}
-	pid := cmd.Process.Pid
-	lines := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
-		lines <- strings.TrimSpace(line)
-	}()
 	// Workers that never get ready would keep the launcher waiting: give
 	// up after the longest boot timeout, leaving the master to its retries.
 	wait := 5 * time.Second
 	for _, p := range cfg.Pools {
 		wait = max(wait, time.Duration(p.BootTimeout)+5*time.Second)
 	}
-	var line string
-	select {
-	case line = <-lines:
-	case <-time.After(wait):
-		cmd.Process.Release()
-		return runtimeError(fmt.Errorf("master %d runs but does not serve after %v (its workers are not ready): see its log, stop it with kill -QUIT %d", pid, wait, pid))
-	}
+	pid, err := detach.Start(detach.Launch{Path: self, Args: os.Args, Output: out, Wait: wait})
+	var failed *detach.FailedError
 	switch {
-	case line == "ready":
-		cmd.Process.Release()
-		fmt.Fprintf(os.Stdout, "pmux: master %d serving in the background\n", pid)
-		return nil
-	case strings.HasPrefix(line, "exit "):
-		cmd.Wait()
-		codeText, msg, _ := strings.Cut(strings.TrimPrefix(line, "exit "), " ")
-		code, _ := strconv.Atoi(codeText)
-		return &exitError{code: max(code, exitRuntime), err: errors.New(msg)}
-	default:
-		cmd.Wait()
-		return runtimeError(fmt.Errorf("daemonized master %d exited before serving (%s): see its log", pid, cmd.ProcessState))
+	case errors.As(err, &failed):
+		return &exitError{code: max(failed.Code, exitRuntime), err: failed}
+	case err != nil:
+		return runtimeError(err)
 	}
+	fmt.Fprintf(os.Stdout, "pmux: master %d serving in the background\n", pid)
+	return nil
 }
 
 // daemonOutput is where a daemon's stdout and stderr go: the log file

@@ -55,14 +55,17 @@ func Main(args []string) int {
 	if err == nil {
 		return exitOK
 	}
+	code, line := describe(err)
+	fmt.Fprintf(os.Stderr, "pmux: %s\n", line)
+	return code
+}
+
+// describe is a failure's exit code and its one line.
+func describe(err error) (int, string) {
 	// Any open-files limit met on the way out of a start is named, with how
 	// to raise it, wherever it was met.
 	err = manager.ExplainLimit(err)
-	fmt.Fprintf(os.Stderr, "pmux: %v\n", err)
-	code := exitCode(err)
-	// A daemonized master that failed to start tells its launcher why.
-	tellLauncher(fmt.Sprintf("exit %d %v", code, err))
-	return code
+	return exitCode(err), err.Error()
 }
 
 // exitCode maps a failure to its exit code. An error no one marked comes

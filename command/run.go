@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/config"
+	"github.com/pmux/pmux/detach"
 	"github.com/pmux/pmux/handover"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/manager"
@@ -38,7 +39,7 @@ func runAction(c *cli.Context) error {
 // (from here on, one sent while pmux starts is queued, not fatal; the
 // channel is buffered and a storm may be coalesced, which the signal table allows),
 // then the configuration, then serve.
-func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup)) error {
+func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup)) (err error) {
 	signals := make(chan os.Signal, 64)
 	for _, sig := range signalmap.For(signalmap.Unicorn).Signals() {
 		signal.Notify(signals, sig)
@@ -56,6 +57,13 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 
 	origin := handover.StartedFrom()
 	act := readActivation()
+	// A daemonized master that fails to start tells its launcher why.
+	daemon := detach.Take()
+	defer func() {
+		if err != nil {
+			daemon.Failed(describe(err))
+		}
+	}()
 	if err := spawn.CloseOnExecFrom(3); err != nil {
 		return runtimeError(err)
 	}
@@ -63,7 +71,7 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	if err != nil {
 		return err // unmarked: a usage error, unless it says otherwise
 	}
-	setup := masterSetup{cfg: cfg, rebuild: build, activation: act, origin: origin}
+	setup := masterSetup{cfg: cfg, rebuild: build, activation: act, origin: origin, daemon: daemon}
 	adjust(&setup)
 	return serve(setup, signals, children)
 }
@@ -84,6 +92,8 @@ type masterSetup struct {
 	activation activation
 	// origin: where this master was started from, which an upgrade runs again.
 	origin handover.Origin
+	// daemon: the launcher's pipe when this master was started by -D, else nil.
+	daemon *detach.Pipe
 }
 
 // resolve turns cfg's pools into what the manager runs.
@@ -102,8 +112,7 @@ func (setup masterSetup) resolve(cfg *config.Config) ([]*resolvedPool, error) {
 
 func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	cfg := setup.cfg
-	daemonized := takeDaemonPipe()
-	if cfg.Daemon && !daemonized && !handover.Pending() {
+	if cfg.Daemon && setup.daemon == nil && !handover.Pending() {
 		return launchDaemon(cfg)
 	}
 	if err := validateMasterSettings(cfg); err != nil {
@@ -218,9 +227,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	for _, p := range pools {
 		opts.Pools = append(opts.Pools, p.manager)
 	}
-	if daemonized {
-		opts.Supervisor = daemonSupervisor(opts.Supervisor)
-	}
+	opts.Supervisor = setup.daemon.Supervisor(opts.Supervisor)
 	if cfg.File != "" {
 		opts.Reload = func(ctx context.Context) (*manager.Reloaded, error) { return reloadConfig(ctx, setup, listeners) }
 	}
