@@ -7,8 +7,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/pmux/pmux/command"
+	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/spawn"
 )
 
@@ -24,5 +27,20 @@ func main() {
 	if spawn.IsGuard() {
 		os.Exit(command.Guard())
 	}
-	os.Exit(command.Main(os.Args))
+	var signals command.Signals
+	if command.IsMaster(os.Args) {
+		command.DisableAsyncPreemption()
+		signals = command.Signals{Actions: make(chan os.Signal, 64), Children: make(chan os.Signal, 1)}
+		for _, sig := range signalmap.For(signalmap.Unicorn).Signals() {
+			signal.Notify(signals.Actions, sig)
+		}
+		signal.Notify(signals.Children, syscall.SIGCHLD)
+		// A stdout or stderr nobody reads any more (pmux run … | head) must
+		// fail the write with EPIPE, counted as dropped output, not kill the
+		// master and its workers: a Notify for SIGPIPE is what tells the Go
+		// runtime so. Nothing reads the channel; a handler, unlike an ignored
+		// signal, is reset at exec, so workers still get the default.
+		signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	}
+	os.Exit(command.Main(os.Args, signals))
 }

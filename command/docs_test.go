@@ -29,7 +29,7 @@ func checkManPage(t *testing.T, page string) {
 		name := strings.Fields(strings.Trim(title, `"`))[1]
 		sections[strings.ReplaceAll(name, `\-`, "-")] = body[:strings.Index(body+"\n.SH ", "\n.SH ")]
 	}
-	app := newApp()
+	app := newApp(Signals{})
 	for _, cmd := range app.VisibleCommands() {
 		body, ok := sections[cmd.Name]
 		if !ok {
@@ -101,7 +101,7 @@ func completionCases(t *testing.T) (dir string, cases []completionCase) {
 		os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755)
 		os.WriteFile(filepath.Join(dir, p), nil, 0o644)
 	}
-	app := newApp()
+	app := newApp(Signals{})
 	var names []string
 	for _, cmd := range app.VisibleCommands() {
 		names = append(names, cmd.Name)
@@ -233,7 +233,7 @@ end`, script}
 }
 
 func TestManPage(t *testing.T) {
-	page := manPage(newApp())
+	page := manPage(newApp(Signals{}))
 	checkManPage(t, page)
 	t.Run("man renders it", func(t *testing.T) {
 		pmuxtest.RequireCommand(t, "man")
@@ -246,7 +246,7 @@ func TestManPage(t *testing.T) {
 }
 
 func TestCompletion(t *testing.T) {
-	cmds := completionModel(newApp())
+	cmds := completionModel(newApp(Signals{}))
 	script := func(name, text string) string {
 		path := filepath.Join(t.TempDir(), name)
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {

@@ -45,12 +45,10 @@ func Guard() int {
 	return exitOK
 }
 
-// Main runs the pmux command line args (os.Args) and returns the exit code.
-func Main(args []string) int {
-	if isMasterCommand(args) {
-		reexecWithoutAsyncPreemption()
-	}
-	app := newApp()
+// Main runs the pmux command line args (os.Args) and returns the exit
+// code. A master (IsMaster) runs on the signals main registered.
+func Main(args []string, signals Signals) int {
+	app := newApp(signals)
 	err := app.Run(args)
 	if err == nil {
 		return exitOK
@@ -78,12 +76,12 @@ func exitCode(err error) int {
 	return exitUsage
 }
 
-func newApp() *cli.App {
+func newApp(signals Signals) *cli.App {
 	return &cli.App{
 		Name:    "pmux",
 		Usage:   "a pre-fork master for any command: unicorn for anything",
 		Version: pmuxVersion(),
-		// Errors go back to run, which prints one line and picks the exit
+		// Errors go back to Main, which prints one line and picks the exit
 		// code; urfave/cli must never call os.Exit behind deferred cleanups.
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
@@ -91,9 +89,9 @@ func newApp() *cli.App {
 			return usageError(err)
 		},
 		Commands: append([]*cli.Command{
-			runCommand(),
+			runCommand(signals),
 			checkCommand(),
-			startCommand(),
+			startCommand(signals),
 			upgradeCommand(),
 			{
 				Name:  "version",

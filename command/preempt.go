@@ -19,7 +19,9 @@ const (
 	savedGodebugVar = "__PMUX_GODEBUG" // "set:<value>" or "unset:"
 )
 
-func reexecWithoutAsyncPreemption() {
+// DisableAsyncPreemption re-execs a master with async preemption off; it
+// returns at once in the re-exec'd process, or if the re-exec fails.
+func DisableAsyncPreemption() {
 	if _, done := os.LookupEnv(savedGodebugVar); done {
 		return
 	}
@@ -53,8 +55,8 @@ func workerGodebug() (string, bool) {
 	return "", false
 }
 
-// isMasterCommand reports whether args start a master, the only pmux
-// process that registers signals.
-func isMasterCommand(args []string) bool {
+// IsMaster reports whether args start a master, the only pmux process
+// that registers signals.
+func IsMaster(args []string) bool {
 	return len(args) > 1 && (args[1] == "run" || args[1] == "start")
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,40 +19,31 @@ import (
 	"github.com/pmux/pmux/spawn"
 )
 
-func runCommand() *cli.Command {
+func runCommand(signals Signals) *cli.Command {
 	return &cli.Command{
 		Name:      "run",
 		Usage:     "run a pool of workers",
 		ArgsUsage: "-- CMD [ARG...]",
 		Flags:     runFlags(),
-		Action:    runAction,
+		Action: func(c *cli.Context) error {
+			return bootMaster(signals, func() (*config.Config, error) { return buildConfig(c) }, func(setup *masterSetup) {})
+		},
 	}
 }
 
-func runAction(c *cli.Context) error {
-	return bootMaster(func() (*config.Config, error) { return buildConfig(c) }, func(setup *masterSetup) {})
-}
-
-// bootMaster is the beginning shared by run and start: signals first
-// (from here on, one sent while pmux starts is queued, not fatal; the
-// channel is buffered and a storm may be coalesced, which the signal table allows),
-// then the configuration, then serve.
-func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup)) (err error) {
-	signals := make(chan os.Signal, 64)
-	for _, sig := range signalmap.For(signalmap.Unicorn).Signals() {
-		signal.Notify(signals, sig)
-	}
-	// SIGCHLD has its own channel so a storm of the others never crowds
+// Signals are the channels main registered a master's signals on, first
+// thing, so one sent while pmux starts is queued, not fatal (a storm may be
+// coalesced, which the signal table allows).
+type Signals struct {
+	Actions chan os.Signal // every signal the signal table maps
+	// Children has SIGCHLD alone, so a storm of the others never crowds
 	// out a reap.
-	children := make(chan os.Signal, 1)
-	signal.Notify(children, syscall.SIGCHLD)
-	// A stdout or stderr nobody reads any more (pmux run … | head) must
-	// fail the write with EPIPE, counted as dropped output, not kill the
-	// master and its workers: a Notify for SIGPIPE is what tells the Go
-	// runtime so. Nothing reads the channel; a handler, unlike an ignored
-	// signal, is reset at exec, so workers still get the default.
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	Children chan os.Signal
+}
 
+// bootMaster is the beginning shared by run and start: the configuration,
+// then serve.
+func bootMaster(signals Signals, build func() (*config.Config, error), adjust func(*masterSetup)) (err error) {
 	origin := handover.StartedFrom()
 	act := readActivation()
 	// A daemonized master that fails to start tells its launcher why.
@@ -73,7 +62,7 @@ func bootMaster(build func() (*config.Config, error), adjust func(*masterSetup))
 	}
 	setup := masterSetup{cfg: cfg, rebuild: build, activation: act, origin: origin, daemon: daemon}
 	adjust(&setup)
-	return serve(setup, signals, children)
+	return serve(setup, signals.Actions, signals.Children)
 }
 
 // serve starts the master for cfg and runs it until it stops. Whatever it

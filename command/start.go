@@ -16,7 +16,7 @@ import (
 )
 
 // startCommand is Procfile mode, as foreman and honcho run it.
-func startCommand() *cli.Command {
+func startCommand(signals Signals) *cli.Command {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "procfile", Aliases: []string{"f"}, Value: "Procfile", Usage: "run the process types of the Procfile `FILE`"},
 		&cli.StringFlag{Name: "formation", Aliases: []string{"m"}, Value: "all=1", Usage: "workers per process type, the `FORMATION`: web=2,jobs=1 or all=N"},
@@ -39,12 +39,12 @@ func startCommand() *cli.Command {
 		Name:   "start",
 		Usage:  "run every process type of a Procfile, each as a pool (foreman compatible)",
 		Flags:  flags,
-		Action: startAction,
+		Action: func(c *cli.Context) error { return startAction(c, signals) },
 	}
 }
 
-func startAction(c *cli.Context) error {
-	return bootMaster(func() (*config.Config, error) { return procfileConfig(c) }, func(setup *masterSetup) {
+func startAction(c *cli.Context, signals Signals) error {
+	return bootMaster(signals, func() (*config.Config, error) { return procfileConfig(c) }, func(setup *masterSetup) {
 		width := 0
 		for _, p := range setup.cfg.Pools {
 			width = max(width, utf8.RuneCountInString(p.Name)+1+len(strconv.Itoa(p.Workers)))
