@@ -19,8 +19,8 @@ import (
 
 	"github.com/pmux/pmux/control"
 	"github.com/pmux/pmux/internal/proc"
-	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/pidfile"
+	"github.com/pmux/pmux/status"
 )
 
 // requestTimeout bounds a control request: the master answers on its loop,
@@ -341,8 +341,8 @@ func parseScaleArg(s string) (scaleArg, error) {
 	if a.relative && n == 0 {
 		return scaleArg{}, fmt.Errorf("scale %q: a change of 0 changes nothing", s)
 	}
-	if !a.relative && n > manager.MaxWorkers {
-		return scaleArg{}, fmt.Errorf("scale %q: %w", s, manager.ErrBadCount)
+	if !a.relative && n > status.MaxWorkers {
+		return scaleArg{}, fmt.Errorf("scale %q: %w", s, status.ErrBadCount)
 	}
 	return a, nil
 }
@@ -401,7 +401,7 @@ func scale(ctx context.Context, w io.Writer, pid int, a scaleArg) error {
 	return nil
 }
 
-func poolTarget(st *manager.Status, pool string) int {
+func poolTarget(st *status.Status, pool string) int {
 	if st == nil {
 		return -1
 	}
@@ -483,7 +483,7 @@ const (
 
 // writeStatus prints st as a table per pool, in the order the master runs
 // them, workers by slot, oldest first.
-func writeStatus(w io.Writer, st manager.Status) {
+func writeStatus(w io.Writer, st status.Status) {
 	head := fmt.Sprintf("pmux %d: %s", st.MasterPID, st.Phase)
 	if st.UpgradeChild != 0 {
 		head += fmt.Sprintf(", upgrading: new master pmux %d", st.UpgradeChild)

@@ -9,6 +9,7 @@ import (
 	"github.com/pmux/pmux/control"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/metrics"
+	"github.com/pmux/pmux/status"
 )
 
 // controlPlane is the master's control socket and metrics server.
@@ -39,7 +40,7 @@ func newControlPlane(cfg *config.Config, log zerolog.Logger) (*controlPlane, err
 // Observer feeds the metrics; nil when no metrics are served. It returns a
 // nil interface, not a nil *metrics.Metrics inside one, so the manager sees
 // "no observer".
-func (cp *controlPlane) Observer() manager.Observer {
+func (cp *controlPlane) Observer() status.Observer {
 	if cp.metrics == nil {
 		return nil
 	}

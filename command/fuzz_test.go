@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 // FuzzParseScaleArg: `pmux scale` never panics on its argument; what it
@@ -30,7 +30,7 @@ func FuzzParseScaleArg(f *testing.F) {
 		if a.relative && a.n == 0 {
 			t.Fatalf("%q: a change of 0 accepted", s)
 		}
-		if !a.relative && (a.n < 0 || a.n > manager.MaxWorkers) {
+		if !a.relative && (a.n < 0 || a.n > status.MaxWorkers) {
 			t.Fatalf("%q: count %d accepted", s, a.n)
 		}
 		n := strconv.Itoa(a.n)

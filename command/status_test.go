@@ -5,14 +5,14 @@ import (
 	"testing"
 
 	"github.com/pmux/pmux/internal/pmuxtest"
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 // The table for a big, troubled master: 16 workers, a long pool name,
 // crashes with long exit descriptions, every state. Each line fits 80
 // columns.
 func TestStatusTableFits80Columns(t *testing.T) {
-	st := manager.Status{MasterPID: 4194304, Phase: "running", UpgradeChild: 4194300, Pools: []manager.PoolStatus{
+	st := status.Status{MasterPID: 4194304, Phase: "running", UpgradeChild: 4194300, Pools: []status.PoolStatus{
 		{Name: "web-frontend-canary", Target: 16, Generation: 1234},
 		{Name: "jobs", Target: 0, Generation: 1},
 	}}
@@ -21,7 +21,7 @@ func TestStatusTableFits80Columns(t *testing.T) {
 	rss := []int64{0, 900, 38 << 20, 1023 << 20, 3 << 29, 12 << 30, 2 << 40, 512 << 10}
 	exits := []string{"", "exit 3", "signal KILL", "start failed", "status 1234567890 and then some words"}
 	for i := range 16 {
-		st.Pools[0].Workers = append(st.Pools[0].Workers, manager.WorkerStatus{
+		st.Pools[0].Workers = append(st.Pools[0].Workers, status.WorkerStatus{
 			Slot: i, Pid: 4194000 + i, Generation: 1230 + i%5, State: states[i%len(states)],
 			AgeSeconds: ages[i%len(ages)], Restarts: i * 1000, RSS: rss[i%len(rss)], LastExit: exits[i%len(exits)],
 		})

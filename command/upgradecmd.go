@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/control"
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 func upgradeCommand() *cli.Command {
@@ -134,13 +134,13 @@ func (u *upgrader) run() error {
 var errGone = errors.New("exited")
 
 // status asks pid for its status; errGone once the process is gone.
-func (u *upgrader) status(pid int) (manager.Status, error) {
+func (u *upgrader) status(pid int) (status.Status, error) {
 	if !running(pid) {
-		return manager.Status{}, fmt.Errorf("pmux %d %w", pid, errGone)
+		return status.Status{}, fmt.Errorf("pmux %d %w", pid, errGone)
 	}
 	resp, err := request(u.ctx, pid, control.Request{Cmd: control.CmdStatus})
 	if err != nil {
-		return manager.Status{}, err
+		return status.Status{}, err
 	}
 	return *resp.Status, nil
 }
@@ -201,7 +201,7 @@ func (u *upgrader) say(format string, args ...any) {
 // preflight runs the binary at the master's start path as `version` and as
 // `check` with the master's own arguments, in its directory, so a broken
 // binary or a config it rejects is found before anything is signalled.
-func preflight(ctx context.Context, st manager.Status) error {
+func preflight(ctx context.Context, st status.Status) error {
 	run := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, st.Binary, args...)
 		cmd.Dir = st.Dir

@@ -25,6 +25,7 @@ import (
 
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/status"
 )
 
 // The helper-process pattern: the test binary re-executed with this
@@ -55,7 +56,7 @@ type fakeMaster struct {
 	mu      sync.Mutex
 	actions []signalmap.Action
 	scales  []string
-	status  manager.Status
+	status  status.Status
 	err     error
 	// block, when set, makes every call wait for ctx (or for release).
 	block   bool
@@ -77,9 +78,9 @@ func (f *fakeMaster) wait(ctx context.Context) error {
 	}
 }
 
-func (f *fakeMaster) Status(ctx context.Context) (manager.Status, error) {
+func (f *fakeMaster) Status(ctx context.Context) (status.Status, error) {
 	if err := f.wait(ctx); err != nil {
-		return manager.Status{}, err
+		return status.Status{}, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -103,7 +104,7 @@ func (f *fakeMaster) Scale(ctx context.Context, pool string, n int, relative boo
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if pool != "web" {
-		return fmt.Errorf("scale %s: %w", pool, manager.ErrNoPool)
+		return fmt.Errorf("scale %s: %w", pool, status.ErrNoPool)
 	}
 	f.scales = append(f.scales, fmt.Sprintf("%s %d %v", pool, n, relative))
 	return f.err
@@ -137,10 +138,10 @@ func startServer(t *testing.T, m Master, opts Options) *Server {
 	return s
 }
 
-func testStatus() manager.Status {
-	return manager.Status{MasterPID: 42, Phase: "running", Pools: []manager.PoolStatus{{
+func testStatus() status.Status {
+	return status.Status{MasterPID: 42, Phase: "running", Pools: []status.PoolStatus{{
 		Name: "web", Target: 1, Generation: 1,
-		Workers: []manager.WorkerStatus{{Slot: 0, Pid: 43, Generation: 1, State: "ready"}},
+		Workers: []status.WorkerStatus{{Slot: 0, Pid: 43, Generation: 1, State: "ready"}},
 	}}}
 }
 
@@ -406,7 +407,7 @@ func TestWedgedMasterTimesOut(t *testing.T) {
 }
 
 func TestMasterErrorsAreReported(t *testing.T) {
-	m := &fakeMaster{err: manager.ErrStopped}
+	m := &fakeMaster{err: status.ErrStopped}
 	s := startServer(t, m, Options{})
 	c := dialRaw(t, s.Path())
 	c.send(`{"cmd":"status"}` + "\n")
@@ -651,28 +652,28 @@ func TestDialErrors(t *testing.T) {
 }
 
 func TestCheckReady(t *testing.T) {
-	w := func(gen int, state string) manager.WorkerStatus {
-		return manager.WorkerStatus{Generation: gen, State: state}
+	w := func(gen int, state string) status.WorkerStatus {
+		return status.WorkerStatus{Generation: gen, State: state}
 	}
-	pool := func(name string, target, gen int, ws ...manager.WorkerStatus) manager.PoolStatus {
-		return manager.PoolStatus{Name: name, Target: target, Generation: gen, Workers: ws}
+	pool := func(name string, target, gen int, ws ...status.WorkerStatus) status.PoolStatus {
+		return status.PoolStatus{Name: name, Target: target, Generation: gen, Workers: ws}
 	}
 	for _, tc := range []struct {
 		name  string
 		phase string
-		pools []manager.PoolStatus
+		pools []status.PoolStatus
 		want  string // "" for ready
 	}{
-		{"all ready", "running", []manager.PoolStatus{pool("web", 2, 1, w(1, "ready"), w(1, "ready")), pool("jobs", 0, 1)}, ""},
-		{"retiring still serves", "running", []manager.PoolStatus{pool("web", 1, 1, w(1, "retiring"), w(1, "starting"))}, ""},
-		{"booting", "running", []manager.PoolStatus{pool("web", 2, 1, w(1, "ready"), w(1, "starting"))}, "pool web has 1 of 2 workers of generation 1 ready"},
-		{"old generation", "running", []manager.PoolStatus{pool("web", 1, 2, w(1, "ready"), w(2, "starting"))}, "pool web has 0 of 1 workers of generation 2 ready"},
-		{"two pools short", "running", []manager.PoolStatus{pool("web", 1, 1), pool("jobs", 1, 1, w(1, "stopping"))},
+		{"all ready", "running", []status.PoolStatus{pool("web", 2, 1, w(1, "ready"), w(1, "ready")), pool("jobs", 0, 1)}, ""},
+		{"retiring still serves", "running", []status.PoolStatus{pool("web", 1, 1, w(1, "retiring"), w(1, "starting"))}, ""},
+		{"booting", "running", []status.PoolStatus{pool("web", 2, 1, w(1, "ready"), w(1, "starting"))}, "pool web has 1 of 2 workers of generation 1 ready"},
+		{"old generation", "running", []status.PoolStatus{pool("web", 1, 2, w(1, "ready"), w(2, "starting"))}, "pool web has 0 of 1 workers of generation 2 ready"},
+		{"two pools short", "running", []status.PoolStatus{pool("web", 1, 1), pool("jobs", 1, 1, w(1, "stopping"))},
 			"pool web has 0 of 1 workers of generation 1 ready; pool jobs has 0 of 1"},
-		{"stopping", "stopping", []manager.PoolStatus{pool("web", 1, 1, w(1, "ready"))}, "the master is stopping"},
+		{"stopping", "stopping", []status.PoolStatus{pool("web", 1, 1, w(1, "ready"))}, "the master is stopping"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckReady(manager.Status{MasterPID: 9, Phase: tc.phase, Pools: tc.pools})
+			err := CheckReady(status.Status{MasterPID: 9, Phase: tc.phase, Pools: tc.pools})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("CheckReady: %v, want ready", err)

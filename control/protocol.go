@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 // MaxLine bounds a request line, newline included. A real request is a few
@@ -46,9 +46,9 @@ type Request struct {
 // Response is the line the server answers each request with. Status is
 // set for status and scale (the state after scaling).
 type Response struct {
-	OK     bool            `json:"ok"`
-	Error  string          `json:"error,omitempty"`
-	Status *manager.Status `json:"status,omitempty"`
+	OK     bool           `json:"ok"`
+	Error  string         `json:"error,omitempty"`
+	Status *status.Status `json:"status,omitempty"`
 }
 
 // ParseRequest decodes and validates one request line. It is strict: an
@@ -86,10 +86,10 @@ func (r Request) validate() error {
 			return bad(`scale: no "pool"`)
 		case (r.N == nil) == (r.Delta == nil):
 			return bad(`scale %s: give exactly one of "n" (a count) and "delta" (a change)`, r.Pool)
-		case r.N != nil && (*r.N < 0 || *r.N > manager.MaxWorkers):
-			return bad("scale %s to %d: %v", r.Pool, *r.N, manager.ErrBadCount)
-		case r.Delta != nil && (*r.Delta == 0 || *r.Delta < -manager.MaxWorkers || *r.Delta > manager.MaxWorkers):
-			return bad("scale %s by %d: want a change from -%d to %d other than 0", r.Pool, *r.Delta, manager.MaxWorkers, manager.MaxWorkers)
+		case r.N != nil && (*r.N < 0 || *r.N > status.MaxWorkers):
+			return bad("scale %s to %d: %v", r.Pool, *r.N, status.ErrBadCount)
+		case r.Delta != nil && (*r.Delta == 0 || *r.Delta < -status.MaxWorkers || *r.Delta > status.MaxWorkers):
+			return bad("scale %s by %d: want a change from -%d to %d other than 0", r.Pool, *r.Delta, status.MaxWorkers, status.MaxWorkers)
 		case r.Quick:
 			return bad(`scale: "quick" is for stop`)
 		}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 // ErrNotReady is wrapped by CheckReady's verdict against a master that is
@@ -18,7 +18,7 @@ var ErrNotReady = errors.New("not ready")
 // serves, so it counts. The error names every pool that falls short.
 // `pmux status --check` and the metrics server's /readyz share this
 // verdict.
-func CheckReady(st manager.Status) error {
+func CheckReady(st status.Status) error {
 	if st.Phase != "running" {
 		return fmt.Errorf("pmux %d: %w: the master is %s", st.MasterPID, ErrNotReady, st.Phase)
 	}

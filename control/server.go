@@ -16,14 +16,14 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/status"
 )
 
 // Master is what the server needs of the master; *manager.Manager is one.
 // Each method runs on the master's loop and honours ctx while it waits.
 type Master interface {
-	Status(ctx context.Context) (manager.Status, error)
+	Status(ctx context.Context) (status.Status, error)
 	Do(ctx context.Context, action signalmap.Action) error
 	Scale(ctx context.Context, pool string, n int, relative bool) error
 }
@@ -323,7 +323,7 @@ func (s *Server) handle(line []byte) Response {
 			n = *req.N
 		}
 		if err := s.master.Scale(ctx, req.Pool, n, relative); err != nil {
-			if errors.Is(err, manager.ErrNoPool) {
+			if errors.Is(err, status.ErrNoPool) {
 				return Response{Error: s.noPool(ctx, err)}
 			}
 			return Response{Error: s.describe("scale "+req.Pool, err)}
@@ -383,13 +383,13 @@ func (s *Server) noPool(ctx context.Context, err error) string {
 // shows.
 func (s *Server) describe(op string, err error) string {
 	switch {
-	case errors.Is(err, manager.ErrStopped):
+	case errors.Is(err, status.ErrStopped):
 		return op + ": the master is shutting down"
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("%s: the master did not answer within %v", op, s.opts.RequestTimeout)
 	case s.ctx.Err() != nil:
 		return op + ": the control socket is closing"
-	case errors.Is(err, manager.ErrBadCount), errors.Is(err, manager.ErrBelowFloor), errors.Is(err, manager.ErrStopping):
+	case errors.Is(err, status.ErrBadCount), errors.Is(err, status.ErrBelowFloor), errors.Is(err, status.ErrStopping):
 		// The manager's error names the operation already.
 		return err.Error()
 	}

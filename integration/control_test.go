@@ -28,7 +28,7 @@ import (
 
 	"github.com/pmux/pmux/control"
 	"github.com/pmux/pmux/internal/pmuxtest"
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 // ctlRuntimeDir gives one test's masters and clients, in-process ones
@@ -99,23 +99,23 @@ func (r ctlResult) expect(t *testing.T, what string, code int, want string) {
 func pidArg(pid int) string { return "--pid=" + strconv.Itoa(pid) }
 
 // ctlStatus asks the master for its status through the control package.
-func ctlStatus(t *testing.T, pid int) (manager.Status, error) {
+func ctlStatus(t *testing.T, pid int) (status.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c, err := control.Dial(ctx, pid)
 	if err != nil {
-		return manager.Status{}, err
+		return status.Status{}, err
 	}
 	defer c.Close()
 	resp, err := c.Do(ctx, control.Request{Cmd: control.CmdStatus})
 	if err != nil {
-		return manager.Status{}, err
+		return status.Status{}, err
 	}
 	return *resp.Status, nil
 }
 
 // waitStatus polls the status until pred holds.
-func waitStatus(t *testing.T, pid int, what string, pred func(manager.Status) bool) manager.Status {
+func waitStatus(t *testing.T, pid int, what string, pred func(status.Status) bool) status.Status {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -132,7 +132,7 @@ func waitStatus(t *testing.T, pid int, what string, pred func(manager.Status) bo
 
 // settled: every pool at its target, all workers ready and of the current
 // generation, nothing else alive.
-func settled(st manager.Status) bool {
+func settled(st status.Status) bool {
 	if control.CheckReady(st) != nil {
 		return false
 	}
@@ -248,7 +248,7 @@ func TestStatusCommand(t *testing.T) {
 	// --json is the manager's Status, with documented field names.
 	js := pmuxCtl(t, []string{env}, "status", "--json", pidArg(m.pid()))
 	js.expect(t, "status --json", 0, "")
-	var st manager.Status
+	var st status.Status
 	if err := json.Unmarshal([]byte(js.stdout), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, js.stdout)
 	}
@@ -381,7 +381,7 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 	// A reload: a new generation, the old one stopped.
 	m.signal(syscall.SIGHUP)
 	m.readyWorkers(4)
-	st := waitStatus(t, m.pid(), "the reload to settle", func(st manager.Status) bool { return settled(st) && st.Pools[0].Generation == 2 })
+	st := waitStatus(t, m.pid(), "the reload to settle", func(st status.Status) bool { return settled(st) && st.Pools[0].Generation == 2 })
 	fams = scrapeMetrics(t, addr)
 	for _, tc := range []struct {
 		name, labels string
@@ -424,8 +424,8 @@ func TestScaleCommand(t *testing.T) {
 	_, env := ctlRuntimeDir(t)
 	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	m.readyWorkers(2)
-	count := func(n int) func(manager.Status) bool {
-		return func(st manager.Status) bool { return settled(st) && st.Pools[0].Target == n }
+	count := func(n int) func(status.Status) bool {
+		return func(st status.Status) bool { return settled(st) && st.Pools[0].Target == n }
 	}
 	for _, tc := range []struct {
 		args []string
@@ -476,7 +476,7 @@ func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
 		m.waitEvents(tc.effect, 1, 20*time.Second, tc.match)
 		m.waitEvents("control_action", i+1, 5*time.Second, nil)
 	}
-	st := waitStatus(t, m.pid(), "the restarts to settle", func(st manager.Status) bool { return settled(st) && st.Pools[0].Generation == 3 })
+	st := waitStatus(t, m.pid(), "the restarts to settle", func(st status.Status) bool { return settled(st) && st.Pools[0].Generation == 3 })
 	for _, w := range st.Pools[0].Workers {
 		if w.Generation != 3 {
 			t.Errorf("worker %+v after a reload and a rolling restart", w)
@@ -658,7 +658,7 @@ func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 			cmd := exec.Command(pmuxtest.Pmux(), "status", "--json", pidArg(m.pid()))
 			cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", env)
 			out, err := cmd.Output()
-			var st manager.Status
+			var st status.Status
 			if err != nil || json.Unmarshal(out, &st) != nil || st.MasterPID != m.pid() {
 				errs <- fmt.Errorf("pmux status %d: %v: %s", i, err, out)
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/status"
 )
 
 func (m *Manager) handleSignal(sig syscall.Signal) {
@@ -176,14 +177,14 @@ func (m *Manager) stopAllWorkers() {
 // floor; the highest slots go first.
 func (m *Manager) scale(i, delta int) error {
 	if i >= len(m.pools) {
-		return ErrNoPool
+		return status.ErrNoPool
 	}
 	p := m.pools[i]
 	n := p.target + delta
 	if delta < 0 && n < m.opts.Signals.Floor() {
 		m.log.Info().Str("event", "scale_refused").Str("pool", p.cfg.Name).Int("workers", p.target).
 			Int("floor", m.opts.Signals.Floor()).Msg("already at the profile's minimum")
-		return fmt.Errorf("scale %s to %d: %w (%d): it keeps %d workers", p.cfg.Name, n, ErrBelowFloor, m.opts.Signals.Floor(), p.target)
+		return fmt.Errorf("scale %s to %d: %w (%d): it keeps %d workers", p.cfg.Name, n, status.ErrBelowFloor, m.opts.Signals.Floor(), p.target)
 	}
 	return m.setTarget(p, n)
 }
@@ -191,9 +192,9 @@ func (m *Manager) scale(i, delta int) error {
 func (m *Manager) setTarget(p *pool, n int) error {
 	switch {
 	case m.phase != running:
-		return fmt.Errorf("scale %s: %w", p.cfg.Name, ErrStopping)
-	case n < 0 || n > MaxWorkers:
-		return fmt.Errorf("scale %s to %d: %w", p.cfg.Name, n, ErrBadCount)
+		return fmt.Errorf("scale %s: %w", p.cfg.Name, status.ErrStopping)
+	case n < 0 || n > status.MaxWorkers:
+		return fmt.Errorf("scale %s to %d: %w", p.cfg.Name, n, status.ErrBadCount)
 	}
 	p.target = n
 	m.log.Info().Str("event", "pool_scaled").Str("pool", p.cfg.Name).Int("workers", n).Msg("worker count changed")

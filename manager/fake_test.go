@@ -13,6 +13,7 @@ import (
 
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/spawn"
+	"github.com/pmux/pmux/status"
 )
 
 // fakeClock fires timers only when the test advances it.
@@ -309,7 +310,7 @@ func (h *harness) sync() {
 	}
 }
 
-func (h *harness) status() Status {
+func (h *harness) status() status.Status {
 	h.t.Helper()
 	st, err := h.m.Status(context.Background())
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/sockets"
+	"github.com/pmux/pmux/status"
 )
 
 func (h *harness) ping(pid int) {
@@ -292,7 +293,7 @@ func TestStatusReadsProcOffTheLoop(t *testing.T) {
 	h.signals <- syscall.SIGTTIN
 	second := h.expectStart().pid
 	// A status request: its read hangs too, on the caller's goroutine.
-	got := make(chan Status, 1)
+	got := make(chan status.Status, 1)
 	go func() {
 		st, err := h.m.Status(context.Background())
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/sockets"
 	"github.com/pmux/pmux/spawn"
+	"github.com/pmux/pmux/status"
 )
 
 // Spawner starts and signals workers and reports their exits. The real one
@@ -105,7 +106,7 @@ type Options struct {
 	// is never called while Reload runs, which may reuse the listener.
 	ReleaseListener func(*sockets.Listener)
 	// Observer is told of spawns, exits and generations; nil for none.
-	Observer Observer
+	Observer status.Observer
 	// RSS reads a worker's resident size from /proc; nil uses spawn.RSS.
 	// It is called off the loop only.
 	RSS func(pid int) (int64, error)
@@ -311,7 +312,7 @@ func (m *Manager) Query(ctx context.Context, f func()) error {
 	select {
 	case m.events <- func() { f(); close(ran) }:
 	case <-m.done:
-		return ErrStopped
+		return status.ErrStopped
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -324,7 +325,7 @@ func (m *Manager) Query(ctx context.Context, f func()) error {
 		case <-ran:
 			return nil
 		default:
-			return ErrStopped
+			return status.ErrStopped
 		}
 	case <-ctx.Done():
 		return ctx.Err()

@@ -6,52 +6,14 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/status"
 )
-
-// Status is a snapshot of the master, for status_dump, the control socket
-// and `pmux status`.
-type Status struct {
-	MasterPID int    `json:"master_pid"`
-	Phase     string `json:"phase"`
-	// UpgradeChild is the new master this one started, while it lives;
-	// UpgradeParent the old master that started this one, while it lives.
-	UpgradeChild  int `json:"upgrade_child,omitempty"`
-	UpgradeParent int `json:"upgrade_parent,omitempty"`
-	// Binary, Args and Dir are what an upgrade would run: the path this
-	// master was started as, its arguments and working directory.
-	Binary string       `json:"binary,omitempty"`
-	Args   []string     `json:"args,omitempty"`
-	Dir    string       `json:"dir,omitempty"`
-	Pools  []PoolStatus `json:"pools"`
-}
-
-// PoolStatus is one pool in a Status.
-type PoolStatus struct {
-	Name       string         `json:"name"`
-	Target     int            `json:"target"`
-	Generation int            `json:"generation"`
-	Workers    []WorkerStatus `json:"workers"`
-}
-
-// WorkerStatus is one live worker in a Status.
-type WorkerStatus struct {
-	Slot       int       `json:"slot"`
-	Pid        int       `json:"pid"`
-	Generation int       `json:"generation"`
-	State      string    `json:"state"`
-	Started    time.Time `json:"started"`
-	AgeSeconds float64   `json:"age_seconds"`
-	Restarts   int       `json:"restarts"`
-	RSS        int64     `json:"rss_bytes"`
-	LastExit   string    `json:"last_exit,omitempty"`
-	Status     string    `json:"status,omitempty"`
-}
 
 // Status returns a snapshot taken on the loop. The resident sizes are read
 // from /proc afterwards, on the caller's goroutine: the loop only copies
 // the pids, so a slow /proc never delays a signal.
-func (m *Manager) Status(ctx context.Context) (Status, error) {
-	var st Status
+func (m *Manager) Status(ctx context.Context) (status.Status, error) {
+	var st status.Status
 	if err := m.Query(ctx, func() { st = m.snapshot() }); err != nil {
 		return st, err
 	}
@@ -61,7 +23,7 @@ func (m *Manager) Status(ctx context.Context) (Status, error) {
 
 // readRSS fills in each worker's resident size, off the loop; it stops
 // early, leaving zeros, once stop is closed.
-func (m *Manager) readRSS(st *Status, stop <-chan struct{}) {
+func (m *Manager) readRSS(st *status.Status, stop <-chan struct{}) {
 	for i := range st.Pools {
 		for j := range st.Pools[i].Workers {
 			select {
@@ -75,22 +37,22 @@ func (m *Manager) readRSS(st *Status, stop <-chan struct{}) {
 	}
 }
 
-func (m *Manager) snapshot() Status {
+func (m *Manager) snapshot() status.Status {
 	now := m.clock.Now()
-	st := Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String(),
+	st := status.Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String(),
 		UpgradeChild: m.upgrade.child, UpgradeParent: m.upgrade.parent}
 	if u := m.opts.Upgrade; u != nil {
 		st.Binary, st.Args, st.Dir = u.Binary, u.Args, u.Dir
 	}
 	for _, p := range m.pools {
-		ps := PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []WorkerStatus{}}
+		ps := status.PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []status.WorkerStatus{}}
 		for _, s := range p.slots {
 			for _, w := range s.workers {
 				state := w.state.String()
 				if w.retiring && w.state != stopping {
 					state = "retiring"
 				}
-				ps.Workers = append(ps.Workers, WorkerStatus{
+				ps.Workers = append(ps.Workers, status.WorkerStatus{
 					Slot: s.index, Pid: w.pid, Generation: w.generation, State: state,
 					Started: w.started, AgeSeconds: now.Sub(w.started).Seconds(),
 					Restarts: s.restarts, LastExit: s.lastExit, Status: w.status,
@@ -151,7 +113,7 @@ func (m *Manager) Scale(ctx context.Context, pool string, n int, relative bool) 
 			err = m.setTarget(p, n)
 			return
 		}
-		err = fmt.Errorf("scale %s: %w", pool, ErrNoPool)
+		err = fmt.Errorf("scale %s: %w", pool, status.ErrNoPool)
 	})
 	if qerr != nil {
 		return qerr
@@ -173,7 +135,7 @@ func (m *Manager) RollingRestart(ctx context.Context, pool string) error {
 				return
 			}
 		}
-		err = fmt.Errorf("restart %s: %w", pool, ErrNoPool)
+		err = fmt.Errorf("restart %s: %w", pool, status.ErrNoPool)
 	})
 	if qerr != nil {
 		return qerr

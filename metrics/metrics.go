@@ -4,16 +4,15 @@ import (
 	"context"
 	"time"
 
+	"github.com/pmux/pmux/status"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-
-	"github.com/pmux/pmux/manager"
 )
 
 // StatusSource is what the metrics read the master's state from;
 // *manager.Manager is one.
 type StatusSource interface {
-	Status(ctx context.Context) (manager.Status, error)
+	Status(ctx context.Context) (status.Status, error)
 }
 
 // statusTimeout bounds the Status query of one scrape or readiness check:
@@ -42,7 +41,7 @@ type Metrics struct {
 	outputDropped *prometheus.CounterVec
 }
 
-var _ manager.Observer = (*Metrics)(nil)
+var _ status.Observer = (*Metrics)(nil)
 
 // New creates the metrics with the master's process and Go runtime
 // collectors registered.

@@ -18,29 +18,30 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 // fakeSource answers Status from its fields; block makes it wait for the
 // caller's deadline, as a wedged loop would.
 type fakeSource struct {
 	mu    sync.Mutex
-	st    manager.Status
+	st    status.Status
 	err   error
 	block bool
 }
 
-func (f *fakeSource) Status(ctx context.Context) (manager.Status, error) {
+func (f *fakeSource) Status(ctx context.Context) (status.Status, error) {
 	f.mu.Lock()
 	st, err, block := f.st, f.err, f.block
 	f.mu.Unlock()
 	if block {
 		<-ctx.Done()
-		return manager.Status{}, ctx.Err()
+		return status.Status{}, ctx.Err()
 	}
 	return st, err
 }
 
-func (f *fakeSource) set(st manager.Status, err error) {
+func (f *fakeSource) set(st status.Status, err error) {
 	f.mu.Lock()
 	f.st, f.err = st, err
 	f.mu.Unlock()
@@ -48,13 +49,13 @@ func (f *fakeSource) set(st manager.Status, err error) {
 
 var _ StatusSource = (*manager.Manager)(nil)
 
-func twoPools() manager.Status {
-	w := func(slot, gen int, state string) manager.WorkerStatus {
-		return manager.WorkerStatus{Slot: slot, Pid: 100 + slot, Generation: gen, State: state}
+func twoPools() status.Status {
+	w := func(slot, gen int, state string) status.WorkerStatus {
+		return status.WorkerStatus{Slot: slot, Pid: 100 + slot, Generation: gen, State: state}
 	}
-	return manager.Status{MasterPID: 1, Phase: "running", Pools: []manager.PoolStatus{
-		{Name: "web", Target: 3, Generation: 2, Workers: []manager.WorkerStatus{w(0, 2, "ready"), w(1, 2, "ready"), w(2, 1, "ready"), w(2, 2, "starting")}},
-		{Name: "jobs", Target: 1, Generation: 1, Workers: []manager.WorkerStatus{w(0, 1, "ready")}},
+	return status.Status{MasterPID: 1, Phase: "running", Pools: []status.PoolStatus{
+		{Name: "web", Target: 3, Generation: 2, Workers: []status.WorkerStatus{w(0, 2, "ready"), w(1, 2, "ready"), w(2, 1, "ready"), w(2, 2, "starting")}},
+		{Name: "jobs", Target: 1, Generation: 1, Workers: []status.WorkerStatus{w(0, 1, "ready")}},
 	}}
 }
 
@@ -203,7 +204,7 @@ func TestCountersStartAtZero(t *testing.T) {
 }
 
 func TestScrapeOfAWedgedMaster(t *testing.T) {
-	src := &fakeSource{err: manager.ErrStopped}
+	src := &fakeSource{err: status.ErrStopped}
 	m, h := newHandler(t, src)
 	m.Upgraded()
 	fams := scrape(t, h)
@@ -241,7 +242,7 @@ func TestHealthEndpoints(t *testing.T) {
 	st := twoPools()
 	for _, tc := range []struct {
 		name  string
-		st    manager.Status
+		st    status.Status
 		err   error
 		block bool
 		path  string
@@ -250,8 +251,8 @@ func TestHealthEndpoints(t *testing.T) {
 	}{
 		{"booting", st, nil, false, "/readyz", 503, "pool web has 2 of 3 workers of generation 2 ready"},
 		{"alive while booting", st, nil, false, "/livez", 200, "ok"},
-		{"stopped", st, manager.ErrStopped, false, "/readyz", 503, "the master is shutting down"},
-		{"stopped is dead", st, manager.ErrStopped, false, "/livez", 503, "the master is shutting down"},
+		{"stopped", st, status.ErrStopped, false, "/readyz", 503, "the master is shutting down"},
+		{"stopped is dead", st, status.ErrStopped, false, "/livez", 503, "the master is shutting down"},
 		{"wedged", st, nil, true, "/livez", 503, "did not answer within 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/pmux/pmux/control"
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/status"
 )
 
 // livezTimeout is how long /livez gives the loop to answer: a live loop
@@ -111,7 +111,7 @@ func health(w http.ResponseWriter, code int, msg string) {
 
 func describe(err error, timeout time.Duration) string {
 	switch {
-	case errors.Is(err, manager.ErrStopped):
+	case errors.Is(err, status.ErrStopped):
 		return "the master is shutting down"
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Sprintf("the master's loop did not answer within %v", timeout)

@@ -1,0 +1,43 @@
+package status
+
+import "time"
+
+// Status is a snapshot of the master, for status_dump, the control socket
+// and `pmux status`.
+type Status struct {
+	MasterPID int    `json:"master_pid"`
+	Phase     string `json:"phase"`
+	// UpgradeChild is the new master this one started, while it lives;
+	// UpgradeParent the old master that started this one, while it lives.
+	UpgradeChild  int `json:"upgrade_child,omitempty"`
+	UpgradeParent int `json:"upgrade_parent,omitempty"`
+	// Binary, Args and Dir are what an upgrade would run: the path this
+	// master was started as, its arguments and working directory.
+	Binary string       `json:"binary,omitempty"`
+	Args   []string     `json:"args,omitempty"`
+	Dir    string       `json:"dir,omitempty"`
+	Pools  []PoolStatus `json:"pools"`
+}
+
+// PoolStatus is one pool in a Status.
+type PoolStatus struct {
+	Name       string         `json:"name"`
+	Target     int            `json:"target"`
+	Generation int            `json:"generation"`
+	Workers    []WorkerStatus `json:"workers"`
+}
+
+// WorkerStatus is one live worker in a Status.
+type WorkerStatus struct {
+	Slot       int       `json:"slot"`
+	Pid        int       `json:"pid"`
+	Generation int       `json:"generation"`
+	State      string    `json:"state"`
+	Started    time.Time `json:"started"`
+	AgeSeconds float64   `json:"age_seconds"`
+	Restarts   int       `json:"restarts"`
+	RSS        int64     `json:"rss_bytes"`
+	LastExit   string    `json:"last_exit,omitempty"`
+	Status     string    `json:"status,omitempty"`
+}
+
