@@ -13,6 +13,7 @@ import (
 	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/detach"
 	"github.com/pmux/pmux/handover"
+	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/signalmap"
@@ -197,7 +198,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 
 	// Closed after the manager returns: it flushes the last states (an old
 	// master's MAINPID=) before this process exits, within a bound.
-	supervisor := manager.NewSupervisorNotifier(os.Getenv("NOTIFY_SOCKET"), log)
+	supervisor := sdnotify.NewNotifier(os.Getenv("NOTIFY_SOCKET"), log)
 	defer supervisor.Close()
 	opts := manager.Options{
 		Log:                  log,
@@ -205,7 +206,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		MasterPID:            pid,
 		ChildExited:          children,
 		Supervisor:           supervisor.Func(),
-		SupervisorWatchdog:   manager.SupervisorWatchdog(os.Getenv, os.Getpid(), os.Getppid()),
+		SupervisorWatchdog:   sdnotify.WatchdogPeriod(os.Getenv, os.Getpid(), os.Getppid()),
 		Output:               output,
 		ReopenLogs:           reopener(logFile, outputFile),
 		Upgrade:              upgrade,
@@ -221,7 +222,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		opts.Reload = func(ctx context.Context) (*manager.Reloaded, error) { return reloadConfig(ctx, setup, listeners) }
 	}
 	if needsNotify(opts.Pools) {
-		ns, err := manager.ListenNotify()
+		ns, err := sdnotify.Listen()
 		if err != nil {
 			return runtimeError(err)
 		}

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/status"
 )
@@ -109,7 +110,7 @@ func (m *Manager) restart(all bool) {
 	if !m.reloading {
 		m.reloading = true
 		if m.opts.Supervisor != nil {
-			m.opts.Supervisor(reloadingState())
+			m.opts.Supervisor(sdnotify.ReloadingState())
 		}
 	}
 	for _, p := range m.pools {

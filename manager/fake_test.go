@@ -11,6 +11,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/spawn"
 	"github.com/pmux/pmux/status"
@@ -158,7 +159,7 @@ type harness struct {
 	sp      *fakeSpawner
 	clock   *fakeClock
 	signals chan os.Signal
-	notify  chan NotifyMessage
+	notify  chan sdnotify.Message
 	done    chan struct{} // closed when Run returns
 	err     error         // Run's result, once done is closed
 	sup     chan string
@@ -184,7 +185,7 @@ func newHarnessOpts(t *testing.T, sp *fakeSpawner, profile signalmap.Profile, ad
 		sp:      sp,
 		clock:   &fakeClock{now: time.Unix(1_000_000, 0)},
 		signals: make(chan os.Signal, 16),
-		notify:  make(chan NotifyMessage, 16),
+		notify:  make(chan sdnotify.Message, 16),
 		done:    make(chan struct{}),
 		sup:     make(chan string, 64),
 	}
@@ -320,7 +321,7 @@ func (h *harness) status() status.Status {
 }
 
 func (h *harness) ready(pid int) {
-	h.notify <- NotifyMessage{Pid: pid, Fields: map[string]string{"READY": "1"}}
+	h.notify <- sdnotify.Message{Pid: pid, Fields: map[string]string{"READY": "1"}}
 }
 
 func (h *harness) finished() error {

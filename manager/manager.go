@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/sockets"
@@ -78,7 +79,7 @@ type Options struct {
 	ChildExited <-chan os.Signal
 	// Notify delivers datagrams from workers' sd_notify; nil when no pool
 	// needs it. NotifySocket is the address workers are given.
-	Notify       <-chan NotifyMessage
+	Notify       <-chan sdnotify.Message
 	NotifySocket string
 	// Supervisor receives pmux's own sd_notify states; nil when pmux has no
 	// supervisor listening. It is called on the loop and must not block:

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/signalmap"
 )
 
@@ -256,7 +257,7 @@ func TestWatchdogKillsSilentWorkerButForgivesLateMaster(t *testing.T) {
 	pid := h.expectStart().pid
 	h.ready(pid)
 	h.sync()
-	h.notify <- NotifyMessage{Pid: pid, Fields: map[string]string{"WATCHDOG": "1"}}
+	h.notify <- sdnotify.Message{Pid: pid, Fields: map[string]string{"WATCHDOG": "1"}}
 	h.sync()
 	h.advance(1900 * time.Millisecond)
 	h.expectQuiet()
@@ -272,7 +273,7 @@ func TestWatchdogKillsSilentWorkerButForgivesLateMaster(t *testing.T) {
 func TestNotifyFromStrangerIgnored(t *testing.T) {
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1, Ready: ReadyNotify})
 	pid := h.expectStart().pid
-	h.notify <- NotifyMessage{Pid: pid + 100, Fields: map[string]string{"READY": "1"}}
+	h.notify <- sdnotify.Message{Pid: pid + 100, Fields: map[string]string{"READY": "1"}}
 	h.sync()
 	if st := h.status(); st.Pools[0].Workers[0].State != "starting" {
 		t.Errorf("state %s after a stranger's READY=1, want starting", st.Pools[0].Workers[0].State)

@@ -3,30 +3,11 @@ package manager
 import (
 	"strconv"
 	"strings"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/pmux/pmux/internal/sdnotify"
 )
 
-// NotifyMessage is one sd_notify datagram from a worker, with the sender's
-// pid as the kernel vouched for it (SCM_CREDENTIALS).
-type NotifyMessage struct {
-	Pid    int
-	Fields map[string]string
-}
-
-// ParseNotify splits an sd_notify datagram into its KEY=VALUE lines.
-func ParseNotify(data []byte) map[string]string {
-	fields := make(map[string]string)
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && k != "" {
-			fields[k] = v
-		}
-	}
-	return fields
-}
-
-func (m *Manager) handleNotify(msg NotifyMessage) {
+func (m *Manager) handleNotify(msg sdnotify.Message) {
 	w, ok := m.byPid[msg.Pid]
 	if !ok || w.exited {
 		m.log.Debug().Str("event", "notify_ignored").Int("pid", msg.Pid).Msg("notify datagram from a process that is not a worker")
@@ -124,18 +105,4 @@ func (m *Manager) summary() string {
 		parts = append(parts, p.cfg.Name+": "+strconv.Itoa(p.target)+" workers, generation "+strconv.Itoa(p.generation))
 	}
 	return strings.Join(parts, "; ")
-}
-
-// reloadingState is systemd's RELOADING=1, which must carry the
-// CLOCK_MONOTONIC time of the reload's start.
-func reloadingState() string {
-	return "RELOADING=1\nMONOTONIC_USEC=" + strconv.FormatInt(monotonicUsec(), 10)
-}
-
-func monotonicUsec() int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return ts.Nano() / int64(time.Microsecond)
 }

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/sockets"
 )
@@ -31,7 +32,7 @@ func (m *Manager) reload() {
 	m.reloadPending = true
 	m.reloading = true
 	if m.opts.Supervisor != nil {
-		m.opts.Supervisor(reloadingState())
+		m.opts.Supervisor(sdnotify.ReloadingState())
 	}
 	m.helpers.Add(1)
 	ctx := m.running

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pmux/pmux/internal/sdnotify"
 )
 
 type report struct {
@@ -177,17 +179,9 @@ func (l slowAccept) Accept() (net.Conn, error) {
 var ballast []byte
 
 func notify(state string) {
-	addr := os.Getenv("NOTIFY_SOCKET")
-	if addr == "" {
-		return
-	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: addr, Net: "unixgram"})
-	if err != nil {
+	if _, err := sdnotify.Send(os.Getenv("NOTIFY_SOCKET"), state); err != nil {
 		fmt.Fprintln(os.Stderr, "worker: notify:", err)
-		return
 	}
-	defer conn.Close()
-	conn.Write([]byte(state))
 }
 
 func openFDs() map[int]string {

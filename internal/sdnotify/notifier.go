@@ -1,4 +1,4 @@
-package manager
+package sdnotify
 
 import (
 	"errors"
@@ -27,7 +27,7 @@ const (
 	supervisorQueue = 16
 )
 
-// SupervisorNotifier sends pmux's own sd_notify states to the socket its
+// Notifier sends pmux's own sd_notify states to the socket its
 // supervisor named in NOTIFY_SOCKET (a leading '@' names an abstract
 // socket, as Go's net package understands it). Send never blocks: the
 // manager's loop calls it, and a supervisor that reads slowly or not at
@@ -36,7 +36,7 @@ const (
 // collapse into one and the queue keeps the latest states. Other errors
 // drop the state: a supervisor that stopped listening must not stop the
 // master.
-type SupervisorNotifier struct {
+type Notifier struct {
 	addr *net.UnixAddr
 	log  zerolog.Logger
 	// mu guards pending and warned. It is held for a slice operation at a
@@ -52,13 +52,13 @@ type SupervisorNotifier struct {
 	once    sync.Once
 }
 
-// NewSupervisorNotifier starts the notifier for socket; it returns nil
+// NewNotifier starts the notifier for socket; it returns nil
 // when socket is "" (no supervisor listens).
-func NewSupervisorNotifier(socket string, log zerolog.Logger) *SupervisorNotifier {
+func NewNotifier(socket string, log zerolog.Logger) *Notifier {
 	if socket == "" {
 		return nil
 	}
-	n := &SupervisorNotifier{
+	n := &Notifier{
 		addr: &net.UnixAddr{Name: socket, Net: "unixgram"},
 		log:  log,
 		wake: make(chan struct{}, 1),
@@ -70,7 +70,7 @@ func NewSupervisorNotifier(socket string, log zerolog.Logger) *SupervisorNotifie
 }
 
 // Func is Send as an Options.Supervisor, or nil for a nil notifier.
-func (n *SupervisorNotifier) Func() func(state string) {
+func (n *Notifier) Func() func(state string) {
 	if n == nil {
 		return nil
 	}
@@ -78,7 +78,7 @@ func (n *SupervisorNotifier) Func() func(state string) {
 }
 
 // Send queues state for the supervisor and returns at once.
-func (n *SupervisorNotifier) Send(state string) {
+func (n *Notifier) Send(state string) {
 	n.mu.Lock()
 	n.add(state)
 	n.mu.Unlock()
@@ -89,7 +89,7 @@ func (n *SupervisorNotifier) Send(state string) {
 }
 
 // add queues state; n.mu is held.
-func (n *SupervisorNotifier) add(state string) {
+func (n *Notifier) add(state string) {
 	if state == "WATCHDOG=1" && slices.Contains(n.pending, state) {
 		return // one ping waiting says all that the others would
 	}
@@ -108,7 +108,7 @@ func (n *SupervisorNotifier) add(state string) {
 }
 
 // next waits for the oldest queued state; false once closed and empty.
-func (n *SupervisorNotifier) next() (string, bool) {
+func (n *Notifier) next() (string, bool) {
 	for {
 		n.mu.Lock()
 		if len(n.pending) > 0 {
@@ -136,7 +136,7 @@ func (n *SupervisorNotifier) next() (string, bool) {
 
 // Close sends what is queued, giving up after supervisorFlushTimeout, and
 // stops the goroutine. States sent after Close are dropped.
-func (n *SupervisorNotifier) Close() {
+func (n *Notifier) Close() {
 	if n == nil {
 		return
 	}
@@ -157,7 +157,7 @@ func (n *SupervisorNotifier) Close() {
 
 // write sends each state as one datagram, in order, on one connection
 // that is dialled again after an error.
-func (n *SupervisorNotifier) write() {
+func (n *Notifier) write() {
 	defer close(n.done)
 	var conn *net.UnixConn
 	defer func() {
@@ -203,15 +203,15 @@ func (n *SupervisorNotifier) write() {
 
 // waitOn reports whether a write that timed out is tried again: always
 // while the notifier runs, until the flush deadline once it closes.
-func (n *SupervisorNotifier) waitOn() bool {
+func (n *Notifier) waitOn() bool {
 	by := n.flushBy.Load()
 	return by == 0 || time.Now().UnixNano() < by
 }
 
-// SupervisorWatchdog reads systemd's watchdog request for pmux itself:
+// WatchdogPeriod reads systemd's watchdog request for pmux itself:
 // WATCHDOG_USEC, meant for WATCHDOG_PID when that is set. A new master of
 // an upgrade inherits its parent's, and pings too.
-func SupervisorWatchdog(getenv func(string) string, pid, ppid int) time.Duration {
+func WatchdogPeriod(getenv func(string) string, pid, ppid int) time.Duration {
 	usec, err := strconv.ParseInt(getenv("WATCHDOG_USEC"), 10, 64)
 	if err != nil || usec <= 0 {
 		return 0

@@ -1,4 +1,4 @@
-package manager
+package sdnotify
 
 import (
 	"errors"
@@ -12,7 +12,7 @@ import (
 // on its way out): Close still returns, since the reader gives up both a
 // blocked read and a blocked hand-over to the loop.
 func TestNotifySocketCloseWhileNobodyReads(t *testing.T) {
-	ns, err := ListenNotify()
+	ns, err := Listen()
 	if err != nil {
 		t.Fatal(err)
 	}

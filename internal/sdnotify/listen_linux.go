@@ -1,4 +1,4 @@
-package manager
+package sdnotify
 
 import (
 	"crypto/rand"
@@ -13,20 +13,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// NotifySocket is the master's sd_notify socket for its workers. It lives
+// Socket is the master's sd_notify socket for its workers. It lives
 // in the abstract namespace, so there is no file to clean up and workers
 // reach it by name, not by an inherited fd.
-type NotifySocket struct {
+type Socket struct {
 	conn     *net.UnixConn
 	addr     string
-	messages chan NotifyMessage
+	messages chan Message
 	quit     chan struct{} // closed by Close: the reader stops waiting on the loop
 	wg       sync.WaitGroup
 	once     sync.Once
 }
 
-// ListenNotify opens the socket and starts its reader.
-func ListenNotify() (*NotifySocket, error) {
+// Listen opens the socket and starts its reader.
+func Listen() (*Socket, error) {
 	var nonce [8]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, fmt.Errorf("notify socket: %w", err)
@@ -49,23 +49,23 @@ func ListenNotify() (*NotifySocket, error) {
 		conn.Close()
 		return nil, fmt.Errorf("notify socket %s: enable SO_PASSCRED: %w", addr, err)
 	}
-	n := &NotifySocket{conn: conn, addr: addr, messages: make(chan NotifyMessage, 64), quit: make(chan struct{})}
+	n := &Socket{conn: conn, addr: addr, messages: make(chan Message, 64), quit: make(chan struct{})}
 	n.wg.Add(1)
 	go n.read()
 	return n, nil
 }
 
 // Addr is the NOTIFY_SOCKET value for workers.
-func (n *NotifySocket) Addr() string { return n.addr }
+func (n *Socket) Addr() string { return n.addr }
 
 // Messages delivers each datagram that carried its sender's credentials.
-func (n *NotifySocket) Messages() <-chan NotifyMessage { return n.messages }
+func (n *Socket) Messages() <-chan Message { return n.messages }
 
 // Close stops the reader and waits for it. The reader may be blocked in
 // a read (the deadline and the close end it) or on handing a datagram to a
 // loop that has already returned (quit ends that), so Close never waits on
 // workers or on the loop.
-func (n *NotifySocket) Close() error {
+func (n *Socket) Close() error {
 	var err error
 	n.once.Do(func() {
 		close(n.quit)
@@ -76,7 +76,7 @@ func (n *NotifySocket) Close() error {
 	return err
 }
 
-func (n *NotifySocket) read() {
+func (n *Socket) read() {
 	defer n.wg.Done()
 	defer close(n.messages)
 	buf := make([]byte, 4096)
@@ -94,7 +94,7 @@ func (n *NotifySocket) read() {
 			continue // no credentials: the sender cannot be trusted to be a worker
 		}
 		select {
-		case n.messages <- NotifyMessage{Pid: pid, Fields: ParseNotify(buf[:nb])}:
+		case n.messages <- Message{Pid: pid, Fields: Parse(buf[:nb])}:
 		case <-n.quit:
 			return
 		}

@@ -1,4 +1,4 @@
-package manager_test
+package sdnotify_test
 
 import (
 	"maps"
@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pmux/pmux/manager"
+	"github.com/pmux/pmux/internal/sdnotify"
 )
 
 // FuzzParseNotify: a worker's datagram never panics the master; every
@@ -18,7 +18,7 @@ func FuzzParseNotify(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fields := manager.ParseNotify(data)
+		fields := sdnotify.Parse(data)
 		var lines []string
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
 			v := fields[k]
@@ -27,7 +27,7 @@ func FuzzParseNotify(f *testing.F) {
 			}
 			lines = append(lines, k+"="+v)
 		}
-		if back := manager.ParseNotify([]byte(strings.Join(lines, "\n"))); !maps.Equal(back, fields) {
+		if back := sdnotify.Parse([]byte(strings.Join(lines, "\n"))); !maps.Equal(back, fields) {
 			t.Fatalf("%q → %q → %q", data, fields, back)
 		}
 	})
