@@ -28,11 +28,11 @@ type compatReport struct {
 	Served string `json:"served"`
 }
 
-func getCompat(t *testing.T, m *master, c *http.Client) compatReport {
+func getCompat(t *testing.T, m *pmuxtest.Master, c *http.Client) compatReport {
 	t.Helper()
 	resp, err := c.Get("http://pmux/")
 	if err != nil {
-		t.Fatalf("GET /: %v; worker output:\n%s", err, m.output())
+		t.Fatalf("GET /: %v; worker output:\n%s", err, strings.Join(m.Output(), "\n"))
 	}
 	defer resp.Body.Close()
 	var r compatReport
@@ -43,7 +43,7 @@ func getCompat(t *testing.T, m *master, c *http.Client) compatReport {
 }
 
 // compatFrom asks until both slots answered, all from generation gen.
-func compatFrom(t *testing.T, m *master, c *http.Client, gen int) map[string]compatReport {
+func compatFrom(t *testing.T, m *pmuxtest.Master, c *http.Client, gen int) map[string]compatReport {
 	t.Helper()
 	seen := map[string]compatReport{}
 	for i := 0; i < 400 && len(seen) < 2; i++ {
@@ -68,11 +68,11 @@ func TestCompatConventions(t *testing.T) {
 		t.Run(conv, func(t *testing.T) {
 			t.Parallel()
 			sock := filepath.Join(t.TempDir(), "w.sock")
-			m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "-b", "unix:"+sock,
+			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "-b", "unix:"+sock,
 				"--compat", conv, "--ready", "delay=100ms", "--", bin, conv)
-			addr := m.addr()
-			m.readyWorkers(2)
-			tcp := newClient("tcp", addr)
+			addr := m.Addr()
+			m.ReadyWorkers(2)
+			tcp := pmuxtest.NewClient("tcp", addr)
 			for slot, r := range compatFrom(t, m, tcp, 1) {
 				if r.Convention != conv || len(r.Sockets) != 2 {
 					t.Fatalf("slot %s: %+v, want %s with 2 sockets", slot, r, conv)
@@ -88,30 +88,30 @@ func TestCompatConventions(t *testing.T) {
 					t.Errorf("slot %s: served on %q, want %s", slot, r.Served, addr)
 				}
 			}
-			if r := getCompat(t, m, newClient("unix", sock)); r.Served != sock {
+			if r := getCompat(t, m, pmuxtest.NewClient("unix", sock)); r.Served != sock {
 				t.Errorf("a request on the unix socket was served on %q", r.Served)
 			}
 
-			before := m.livePids()
-			m.signal(syscall.SIGHUP)
-			m.waitEvents("worker_ready", 2, 30*time.Second, genIs(2))
-			m.waitExited(before, 30*time.Second)
+			before := m.LivePids()
+			m.Signal(syscall.SIGHUP)
+			m.WaitEvents("worker_ready", 2, 30*time.Second, pmuxtest.GenIs(2))
+			m.WaitExited(before, 30*time.Second)
 			// SERVER_STARTER_GENERATION follows pmux's generation.
 			compatFrom(t, m, tcp, 2)
 
-			m.signal(syscall.SIGQUIT)
-			if code := m.wait(30 * time.Second); code != 0 {
+			m.Signal(syscall.SIGQUIT)
+			if code := m.Wait(30 * time.Second); code != 0 {
 				t.Errorf("exit %d after QUIT, want 0", code)
 			}
-			if n := len(m.events("worker_exited")); n != 4 {
-				t.Errorf("%d worker exits, want 4 (a worker rejected the convention?); output:\n%s", n, m.output())
+			if n := len(m.Events("worker_exited")); n != 4 {
+				t.Errorf("%d worker exits, want 4 (a worker rejected the convention?); output:\n%s", n, strings.Join(m.Output(), "\n"))
 			}
 		})
 	}
 	t.Run("none unless asked", func(t *testing.T) {
 		t.Parallel()
-		m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-		r := getReport(t, newClient("tcp", m.addr()))
+		m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+		r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 		for k := range r.Env {
 			if strings.HasPrefix(k, "EINHORN_") || strings.HasPrefix(k, "SERVER_STARTER_") {
 				t.Errorf("%s set without --compat", k)

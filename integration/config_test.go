@@ -91,14 +91,14 @@ bind = ["127.0.0.1:0"]
 env = { FROM = "file", BOTH = "file" }
 `, pmuxtest.Worker()))
 	// env beats file, flag beats env.
-	m := startMaster(t, startOpts{env: []string{"PMUX_WORKERS=3"}}, "run", "-c", path, "-w", "2", "--env", "BOTH=flag")
-	m.readyWorkers(2)
-	r := getReport(t, newClient("tcp", m.addr()))
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"PMUX_WORKERS=3"}}, "run", "-c", path, "-w", "2", "--env", "BOTH=flag")
+	m.ReadyWorkers(2)
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 	if r.Env["FROM"] != "file" || r.Env["BOTH"] != "flag" {
 		t.Errorf("env FROM=%q BOTH=%q, want file and flag", r.Env["FROM"], r.Env["BOTH"])
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := len(m.events("worker_spawned")); n != 2 {
+	if n := len(m.Events("worker_spawned")); n != 2 {
 		t.Errorf("%d workers, want 2 (flag beats PMUX_WORKERS beats file)", n)
 	}
 }
@@ -118,38 +118,38 @@ func TestReloadReconcilesConfig(t *testing.T) {
 			name, pmuxtest.Worker(), workers, strings.Join(quoted, ", "))
 	}
 	writeConfig(t, path, "worker_output = \"inherit\"\n"+pool("web", 2, "unix:"+sockA)+pool("jobs", 1))
-	m := startMaster(t, startOpts{}, "run", "-c", path)
-	m.readyWorkers(3)
-	getReport(t, newClient("unix", sockA))
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path)
+	m.ReadyWorkers(3)
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", sockA))
 
 	// Broken: nothing changes.
 	writeConfig(t, path, "worker_output = \"inherit\"\n[[pool]]\nname = \"web\"\nworkers = \"many\"\n")
-	m.signal(syscall.SIGHUP)
-	failed := m.waitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
+	m.Signal(syscall.SIGHUP)
+	failed := m.WaitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
 	if !strings.Contains(fmt.Sprint(failed["error"]), "workers") {
 		t.Errorf("reload error %v does not name the key", failed["error"])
 	}
-	if n := len(m.events("generation_started")); n != 0 {
+	if n := len(m.Events("generation_started")); n != 0 {
 		t.Fatalf("a broken config restarted workers")
 	}
-	getReport(t, newClient("unix", sockA))
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", sockA))
 
 	// web: 3 workers on b.sock instead of a.sock; jobs removed; extra added.
 	writeConfig(t, path, "worker_output = \"inherit\"\n"+pool("web", 3, "unix:"+sockB)+pool("extra", 1))
-	m.signal(syscall.SIGHUP)
-	m.waitEvents("pool_removed", 1, 10*time.Second, func(e map[string]any) bool { return e["pool"] == "jobs" })
-	m.waitEvents("pool_added", 1, 10*time.Second, func(e map[string]any) bool { return e["pool"] == "extra" })
-	m.waitEvents("pool_dropped", 1, 20*time.Second, func(e map[string]any) bool { return e["pool"] == "jobs" })
-	m.waitFor("web to run 3 new workers", 30*time.Second, func(logs []map[string]any) bool {
+	m.Signal(syscall.SIGHUP)
+	m.WaitEvents("pool_removed", 1, 10*time.Second, func(e map[string]any) bool { return e["pool"] == "jobs" })
+	m.WaitEvents("pool_added", 1, 10*time.Second, func(e map[string]any) bool { return e["pool"] == "extra" })
+	m.WaitEvents("pool_dropped", 1, 20*time.Second, func(e map[string]any) bool { return e["pool"] == "jobs" })
+	m.WaitFor("web to run 3 new workers", 30*time.Second, func(logs []map[string]any) bool {
 		n := 0
-		for _, e := range liveWorkers(logs) {
-			if e["pool"] == "web" && intField(e, "gen") == 2 {
+		for _, e := range pmuxtest.LiveWorkers(logs) {
+			if e["pool"] == "web" && pmuxtest.IntField(e, "gen") == 2 {
 				n++
 			}
 		}
-		return n == 3 && !anyStopping(logs, liveWorkers(logs))
+		return n == 3 && !anyStopping(logs, pmuxtest.LiveWorkers(logs))
 	})
-	reports := reportsFrom(t, newClient("unix", sockB), 3)
+	reports := pmuxtest.ReportsFrom(t, pmuxtest.NewClient("unix", sockB), 3)
 	for _, r := range reports {
 		if r.Env["PMUX_GENERATION"] != "2" {
 			t.Errorf("worker of generation %s serves b.sock", r.Env["PMUX_GENERATION"])
@@ -171,8 +171,8 @@ func TestReloadReconcilesConfig(t *testing.T) {
 		c.Close()
 		t.Errorf("a.sock still accepts")
 	}
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(30 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(30 * time.Second); code != 0 {
 		t.Errorf("exit %d", code)
 	}
 }

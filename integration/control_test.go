@@ -146,9 +146,9 @@ func settled(st status.Status) bool {
 
 func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
 	rt, env := ctlRuntimeDir(t)
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-	path := m.waitEvents("control_listening", 1, 10*time.Second, nil)[0]["path"].(string)
-	if want := filepath.Join(rt, "pmux", strconv.Itoa(m.pid())+".sock"); path != want {
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	path := m.WaitEvents("control_listening", 1, 10*time.Second, nil)[0]["path"].(string)
+	if want := filepath.Join(rt, "pmux", strconv.Itoa(m.Pid())+".sock"); path != want {
 		t.Errorf("control socket at %s, want %s", path, want)
 	}
 	for p, want := range map[string]fs.FileMode{filepath.Dir(path): fs.ModeDir | 0o700, path: fs.ModeSocket | 0o600} {
@@ -156,7 +156,7 @@ func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
 			t.Errorf("%s: %v %v, want mode %v", p, fi.Mode(), err, want)
 		}
 	}
-	m.readyWorkers(1)
+	m.ReadyWorkers(1)
 
 	// A client that connects and says nothing, and one that sends
 	// garbage, hold nothing up.
@@ -182,13 +182,13 @@ func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
 	}
 	line, err := r.ReadBytes('\n')
 	var resp control.Response
-	if err != nil || json.Unmarshal(line, &resp) != nil || !resp.OK || resp.Status.MasterPID != m.pid() {
+	if err != nil || json.Unmarshal(line, &resp) != nil || !resp.OK || resp.Status.MasterPID != m.Pid() {
 		t.Errorf("status after garbage: %q %v", line, err)
 	}
-	pmuxCtl(t, []string{env}, "status", pidArg(m.pid())).expect(t, "status beside a stalled client", 0, "")
+	pmuxCtl(t, []string{env}, "status", pidArg(m.Pid())).expect(t, "status beside a stalled client", 0, "")
 
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(30 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(30 * time.Second); code != 0 {
 		t.Errorf("exit %d after QUIT", code)
 	}
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
@@ -232,9 +232,9 @@ func maskStatus(out string) string {
 func TestStatusCommand(t *testing.T) {
 	_, env := ctlRuntimeDir(t)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "3", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
-	m.readyWorkers(3)
-	waitStatus(t, m.pid(), "3 ready workers", settled)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "3", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
+	m.ReadyWorkers(3)
+	waitStatus(t, m.Pid(), "3 ready workers", settled)
 
 	table := pmuxCtl(t, []string{env}, "status", "--pidfile", pidfile)
 	table.expect(t, "status", 0, "")
@@ -246,17 +246,17 @@ func TestStatusCommand(t *testing.T) {
 	}
 
 	// --json is the manager's Status, with documented field names.
-	js := pmuxCtl(t, []string{env}, "status", "--json", pidArg(m.pid()))
+	js := pmuxCtl(t, []string{env}, "status", "--json", pidArg(m.Pid()))
 	js.expect(t, "status --json", 0, "")
 	var st status.Status
 	if err := json.Unmarshal([]byte(js.stdout), &st); err != nil {
 		t.Fatalf("status --json: %v\n%s", err, js.stdout)
 	}
 	spawned := map[int]bool{}
-	for _, pid := range m.workerPids() {
+	for _, pid := range m.WorkerPids() {
 		spawned[pid] = true
 	}
-	if st.MasterPID != m.pid() || st.Phase != "running" || len(st.Pools) != 1 || st.Pools[0].Name != "web" || st.Pools[0].Target != 3 || len(st.Pools[0].Workers) != 3 {
+	if st.MasterPID != m.Pid() || st.Phase != "running" || len(st.Pools) != 1 || st.Pools[0].Name != "web" || st.Pools[0].Target != 3 || len(st.Pools[0].Workers) != 3 {
 		t.Fatalf("status --json: %+v", st)
 	}
 	for i, w := range st.Pools[0].Workers {
@@ -273,9 +273,9 @@ func TestStatusCommand(t *testing.T) {
 		}
 	}
 
-	check := pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.pid()))
+	check := pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid()))
 	check.expect(t, "status --check", 0, "")
-	if check.stdout != fmt.Sprintf("pmux %d: ready\n", m.pid()) {
+	if check.stdout != fmt.Sprintf("pmux %d: ready\n", m.Pid()) {
 		t.Errorf("status --check printed %q", check.stdout)
 	}
 }
@@ -340,14 +340,14 @@ func httpGet(t *testing.T, url string) (int, string) {
 func TestMetricsReadinessAndScrape(t *testing.T) {
 	_, env := ctlRuntimeDir(t)
 	gate := filepath.Join(t.TempDir(), "gate")
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--ready", "notify",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--ready", "notify",
 		"--metrics", "127.0.0.1:0", "--worker-output", "inherit", "--",
 		"sh", "-c", `while [ ! -e "$0" ]; do sleep 0.02; done; exec "$1"`, gate, pmuxtest.Worker())
-	addr := m.waitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)
+	addr := m.WaitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Errorf("metrics on %s", addr)
 	}
-	m.waitEvents("worker_spawned", 2, 20*time.Second, nil)
+	m.WaitEvents("worker_spawned", 2, 20*time.Second, nil)
 
 	if code, body := httpGet(t, "http://"+addr+"/livez"); code != 200 || body != "ok\n" {
 		t.Errorf("/livez while booting: %d %q", code, body)
@@ -355,7 +355,7 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 	if code, body := httpGet(t, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, "pool web has 0 of 2 workers of generation 1 ready") {
 		t.Errorf("/readyz while booting: %d %q", code, body)
 	}
-	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.pid())).expect(t, "status --check while booting", 1, "not ready: pool web has 0 of 2")
+	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid())).expect(t, "status --check while booting", 1, "not ready: pool web has 0 of 2")
 	fams := scrapeMetrics(t, addr)
 	if got := metricValue(fams, "pmux_workers", "pool=web,state=starting"); got != 2 {
 		t.Errorf("pmux_workers{starting} = %v while booting", got)
@@ -364,7 +364,7 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m.readyWorkers(2)
+	m.ReadyWorkers(2)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		code, body := httpGet(t, "http://"+addr+"/readyz")
@@ -376,12 +376,12 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.pid())).expect(t, "status --check once ready", 0, "")
+	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid())).expect(t, "status --check once ready", 0, "")
 
 	// A reload: a new generation, the old one stopped.
-	m.signal(syscall.SIGHUP)
-	m.readyWorkers(4)
-	st := waitStatus(t, m.pid(), "the reload to settle", func(st status.Status) bool { return settled(st) && st.Pools[0].Generation == 2 })
+	m.Signal(syscall.SIGHUP)
+	m.ReadyWorkers(4)
+	st := waitStatus(t, m.Pid(), "the reload to settle", func(st status.Status) bool { return settled(st) && st.Pools[0].Generation == 2 })
 	fams = scrapeMetrics(t, addr)
 	for _, tc := range []struct {
 		name, labels string
@@ -411,8 +411,8 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 		t.Errorf("the master's resident memory: %v", got)
 	}
 
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(30 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(30 * time.Second); code != 0 {
 		t.Errorf("exit %d", code)
 	}
 	if _, err := net.Dial("tcp", addr); err == nil {
@@ -422,8 +422,8 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 
 func TestScaleCommand(t *testing.T) {
 	_, env := ctlRuntimeDir(t)
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	m.readyWorkers(2)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	m.ReadyWorkers(2)
 	count := func(n int) func(status.Status) bool {
 		return func(st status.Status) bool { return settled(st) && st.Pools[0].Target == n }
 	}
@@ -432,33 +432,33 @@ func TestScaleCommand(t *testing.T) {
 		out  string
 		n    int
 	}{
-		{[]string{"scale", pidArg(m.pid()), "web=4"}, "pool web: 2 → 4 workers", 4},
+		{[]string{"scale", pidArg(m.Pid()), "web=4"}, "pool web: 2 → 4 workers", 4},
 		// Flags after the argument work too.
-		{[]string{"scale", "web=-1", pidArg(m.pid())}, "pool web: 4 → 3 workers", 3},
-		{[]string{"scale", pidArg(m.pid()), "web=+2"}, "pool web: 3 → 5 workers", 5},
-		{[]string{"scale", pidArg(m.pid()), "web=0"}, "pool web: 5 → 0 workers", 0},
+		{[]string{"scale", "web=-1", pidArg(m.Pid())}, "pool web: 4 → 3 workers", 3},
+		{[]string{"scale", pidArg(m.Pid()), "web=+2"}, "pool web: 3 → 5 workers", 5},
+		{[]string{"scale", pidArg(m.Pid()), "web=0"}, "pool web: 5 → 0 workers", 0},
 	} {
 		r := pmuxCtl(t, []string{env}, tc.args...)
 		r.expect(t, strings.Join(tc.args, " "), 0, "")
 		if !strings.Contains(r.stdout, tc.out) {
 			t.Errorf("%v printed %q, want %q", tc.args, r.stdout, tc.out)
 		}
-		waitStatus(t, m.pid(), fmt.Sprintf("%d workers", tc.n), count(tc.n))
+		waitStatus(t, m.Pid(), fmt.Sprintf("%d workers", tc.n), count(tc.n))
 	}
 	// The unicorn profile's floor is 0.
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=-1").expect(t, "scale below the floor", 1, "below the signal profile's minimum (0): it keeps 0 workers")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "api=2").expect(t, "scale an unknown pool", 1, "scale api: no such pool (this master runs: web)")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=lots").expect(t, "scale to nonsense", 2, `scale "web=lots": want POOL=N`)
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=5000").expect(t, "scale too far", 2, "out of range")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid())).expect(t, "scale nothing", 2, "which pool?")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.pid()), "web=1").expect(t, "scale back up", 0, "")
-	waitStatus(t, m.pid(), "1 worker", count(1))
+	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=-1").expect(t, "scale below the floor", 1, "below the signal profile's minimum (0): it keeps 0 workers")
+	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "api=2").expect(t, "scale an unknown pool", 1, "scale api: no such pool (this master runs: web)")
+	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=lots").expect(t, "scale to nonsense", 2, `scale "web=lots": want POOL=N`)
+	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=5000").expect(t, "scale too far", 2, "out of range")
+	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid())).expect(t, "scale nothing", 2, "which pool?")
+	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=1").expect(t, "scale back up", 0, "")
+	waitStatus(t, m.Pid(), "1 worker", count(1))
 }
 
 func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
 	_, env := ctlRuntimeDir(t)
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	m.readyWorkers(2)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	m.ReadyWorkers(2)
 	for i, tc := range []struct {
 		cmd, out string
 		effect   string
@@ -468,15 +468,15 @@ func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
 		{"rolling-restart", "rolling restart requested", "generation_started", func(e map[string]any) bool { return e["rolling"] == true }},
 		{"reopen-logs", "log reopening requested", "logs_reopened", nil},
 	} {
-		r := pmuxCtl(t, []string{env}, tc.cmd, pidArg(m.pid()))
+		r := pmuxCtl(t, []string{env}, tc.cmd, pidArg(m.Pid()))
 		r.expect(t, tc.cmd, 0, "")
-		if r.stdout != fmt.Sprintf("pmux %d: %s\n", m.pid(), tc.out) {
+		if r.stdout != fmt.Sprintf("pmux %d: %s\n", m.Pid(), tc.out) {
 			t.Errorf("%s printed %q", tc.cmd, r.stdout)
 		}
-		m.waitEvents(tc.effect, 1, 20*time.Second, tc.match)
-		m.waitEvents("control_action", i+1, 5*time.Second, nil)
+		m.WaitEvents(tc.effect, 1, 20*time.Second, tc.match)
+		m.WaitEvents("control_action", i+1, 5*time.Second, nil)
 	}
-	st := waitStatus(t, m.pid(), "the restarts to settle", func(st status.Status) bool { return settled(st) && st.Pools[0].Generation == 3 })
+	st := waitStatus(t, m.Pid(), "the restarts to settle", func(st status.Status) bool { return settled(st) && st.Pools[0].Generation == 3 })
 	for _, w := range st.Pools[0].Workers {
 		if w.Generation != 3 {
 			t.Errorf("worker %+v after a reload and a rolling restart", w)
@@ -487,26 +487,26 @@ func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
 func TestStopCommand(t *testing.T) {
 	rt, env := ctlRuntimeDir(t)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
-	workers := m.readyWorkers(2)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
+	workers := m.ReadyWorkers(2)
 	r := pmuxCtl(t, []string{env}, "stop", "--pidfile", pidfile)
 	r.expect(t, "stop", 0, "")
-	if r.stdout != fmt.Sprintf("pmux %d: stopped\n", m.pid()) {
+	if r.stdout != fmt.Sprintf("pmux %d: stopped\n", m.Pid()) {
 		t.Errorf("stop printed %q", r.stdout)
 	}
-	if alive(m.pid()) {
+	if pmuxtest.Alive(m.Pid()) {
 		t.Error("pmux stop returned while the master still ran")
 	}
-	if code := m.wait(5 * time.Second); code != 0 {
+	if code := m.Wait(5 * time.Second); code != 0 {
 		t.Errorf("master exit %d after pmux stop, want 0", code)
 	}
-	m.waitEvents("control_action", 1, time.Second, func(e map[string]any) bool { return e["action"] == "graceful_stop" })
+	m.WaitEvents("control_action", 1, time.Second, func(e map[string]any) bool { return e["action"] == "graceful_stop" })
 	for _, w := range workers {
-		if alive(intField(w, "pid")) {
-			t.Errorf("worker %d outlived its master", intField(w, "pid"))
+		if pmuxtest.Alive(pmuxtest.IntField(w, "pid")) {
+			t.Errorf("worker %d outlived its master", pmuxtest.IntField(w, "pid"))
 		}
 	}
-	for _, p := range []string{pidfile, filepath.Join(rt, "pmux", strconv.Itoa(m.pid())+".sock")} {
+	for _, p := range []string{pidfile, filepath.Join(rt, "pmux", strconv.Itoa(m.Pid())+".sock")} {
 		if _, err := os.Lstat(p); !os.IsNotExist(err) {
 			t.Errorf("%s left behind: %v", p, err)
 		}
@@ -518,17 +518,17 @@ func TestStopCommand(t *testing.T) {
 // the wait, and a quick stop then hurries them.
 func TestStopTimeoutThenQuick(t *testing.T) {
 	_, env := ctlRuntimeDir(t)
-	m := startMaster(t, startOpts{env: []string{env, "WORKER_IGNORE_TERM=1"}},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env, "WORKER_IGNORE_TERM=1"}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--graceful-timeout", "60s", "--worker-output", "inherit", "--ready", "notify", "--", pmuxtest.Worker())
 	// Ready on notify: by then the worker ignores TERM.
-	m.readyWorkers(1)
-	pmuxCtl(t, []string{env}, "stop", "--timeout", "300ms", pidArg(m.pid())).expect(t, "stop that times out", 1, "still running after 300ms")
-	r := pmuxCtl(t, []string{env}, "stop", "--quick", pidArg(m.pid()))
+	m.ReadyWorkers(1)
+	pmuxCtl(t, []string{env}, "stop", "--timeout", "300ms", pidArg(m.Pid())).expect(t, "stop that times out", 1, "still running after 300ms")
+	r := pmuxCtl(t, []string{env}, "stop", "--quick", pidArg(m.Pid()))
 	r.expect(t, "stop --quick", 0, "")
-	if code := m.wait(5 * time.Second); code != 0 {
+	if code := m.Wait(5 * time.Second); code != 0 {
 		t.Errorf("exit %d after a quick stop", code)
 	}
-	m.waitEvents("control_action", 1, time.Second, func(e map[string]any) bool { return e["action"] == "quick_stop" })
+	m.WaitEvents("control_action", 1, time.Second, func(e map[string]any) bool { return e["action"] == "quick_stop" })
 }
 
 func TestControlClientErrors(t *testing.T) {
@@ -589,17 +589,17 @@ func TestControlRefusesAnotherUser(t *testing.T) {
 	gid, _ := strconv.Atoi(nobody.Gid)
 	_, env := ctlRuntimeDir(t)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
-	m.readyWorkers(1)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
+	m.ReadyWorkers(1)
 	// pmuxtest.Pmux()'s directory is private: nobody runs a copy.
 	bin := filepath.Join(pmuxtest.PublicTempDir(t), "pmux")
 	copyFile(t, pmuxtest.Pmux(), bin)
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	pmuxCtlAt(t, bin, cred, []string{env}, "status", pidArg(m.pid())).
-		expect(t, "status as nobody", 1, fmt.Sprintf("pmux %d: runs as uid 0 and you are uid %d: only its own user may control it (run this as user root)", m.pid(), uid))
+	pmuxCtlAt(t, bin, cred, []string{env}, "status", pidArg(m.Pid())).
+		expect(t, "status as nobody", 1, fmt.Sprintf("pmux %d: runs as uid 0 and you are uid %d: only its own user may control it (run this as user root)", m.Pid(), uid))
 	pmuxCtlAt(t, bin, cred, []string{env}, "stop", "--pidfile", pidfile).expect(t, "stop as nobody", 1, "permission denied")
 	// The master is untouched.
-	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.pid())).expect(t, "status --check as root", 0, "")
+	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid())).expect(t, "status --check as root", 0, "")
 }
 
 // 100 clients ask for the status at once while HUPs rain on the master:
@@ -607,10 +607,10 @@ func TestControlRefusesAnotherUser(t *testing.T) {
 // open.
 func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 	_, env := ctlRuntimeDir(t)
-	m := startMaster(t, startOpts{env: []string{env}}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	m.readyWorkers(3)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	m.ReadyWorkers(3)
 	// Counted before any client has connected, so no connection is in it.
-	fdsBefore := fdCount(t, m.pid())
+	fdsBefore := fdCount(t, m.Pid())
 
 	stormDone := make(chan struct{})
 	var storm sync.WaitGroup
@@ -623,7 +623,7 @@ func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 				return
 			default:
 			}
-			syscall.Kill(m.pid(), syscall.SIGHUP)
+			syscall.Kill(m.Pid(), syscall.SIGHUP)
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
@@ -635,11 +635,11 @@ func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st, err := ctlStatus(t, m.pid())
+			st, err := ctlStatus(t, m.Pid())
 			switch {
 			case err != nil:
 				errs <- fmt.Errorf("client %d: %w", i, err)
-			case st.MasterPID != m.pid() || len(st.Pools) != 1 || st.Pools[0].Target != 3:
+			case st.MasterPID != m.Pid() || len(st.Pools) != 1 || st.Pools[0].Target != 3:
 				errs <- fmt.Errorf("client %d: status %+v", i, st)
 			default:
 				for _, w := range st.Pools[0].Workers {
@@ -655,11 +655,11 @@ func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(pmuxtest.Pmux(), "status", "--json", pidArg(m.pid()))
+			cmd := exec.Command(pmuxtest.Pmux(), "status", "--json", pidArg(m.Pid()))
 			cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", env)
 			out, err := cmd.Output()
 			var st status.Status
-			if err != nil || json.Unmarshal(out, &st) != nil || st.MasterPID != m.pid() {
+			if err != nil || json.Unmarshal(out, &st) != nil || st.MasterPID != m.Pid() {
 				errs <- fmt.Errorf("pmux status %d: %v: %s", i, err, out)
 			}
 		}()
@@ -672,16 +672,16 @@ func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 		t.Error(err)
 	}
 
-	m.signal(syscall.SIGHUP)
-	waitStatus(t, m.pid(), "the storm to settle", settled)
+	m.Signal(syscall.SIGHUP)
+	waitStatus(t, m.Pid(), "the storm to settle", settled)
 	deadline := time.Now().Add(30 * time.Second)
-	for fdCount(t, m.pid()) != fdsBefore {
+	for fdCount(t, m.Pid()) != fdsBefore {
 		if time.Now().After(deadline) {
-			t.Fatalf("master holds %d fds after the storm, %d before", fdCount(t, m.pid()), fdsBefore)
+			t.Fatalf("master holds %d fds after the storm, %d before", fdCount(t, m.Pid()), fdsBefore)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if z := zombies(t, m.pid()); len(z) != 0 {
+	if z := zombies(t, m.Pid()); len(z) != 0 {
 		t.Errorf("zombies: %v", z)
 	}
 }
@@ -697,7 +697,7 @@ func TestControlAndMetricsDuringUpgrade(t *testing.T) {
 	addr := l.Addr().String()
 	l.Close()
 	r := newUpgradeRig(t, "unicorn", "--metrics", addr)
-	old := r.m.pid()
+	old := r.m.Pid()
 	child := r.usr2(pmuxtest.Pmux())
 	for _, pid := range []int{old, child} {
 		st, err := ctlStatus(t, pid)
@@ -709,12 +709,12 @@ func TestControlAndMetricsDuringUpgrade(t *testing.T) {
 	if st.UpgradeParent != old {
 		t.Errorf("new master's status names parent %d, want %d", st.UpgradeParent, old)
 	}
-	if events := r.m.events("metrics_listening"); len(events) != 2 {
+	if events := r.m.Events("metrics_listening"); len(events) != 2 {
 		t.Errorf("%d masters serve metrics, want both", len(events))
 	}
 	// Commit: the old master goes, and with it its socket.
-	r.m.signal(syscall.SIGQUIT)
-	r.m.wait(30 * time.Second)
+	r.m.Signal(syscall.SIGQUIT)
+	r.m.Wait(30 * time.Second)
 	if _, err := os.Lstat(control.SocketPath(old)); !os.IsNotExist(err) {
 		t.Errorf("old master's socket after it exited: %v", err)
 	}

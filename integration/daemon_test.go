@@ -34,12 +34,12 @@ func TestDaemonDetachesAndServes(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
 	t.Cleanup(func() {
-		if alive(pid) {
+		if pmuxtest.Alive(pid) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
 	// Serving already: the launcher returned only once it did.
-	reportsFrom(t, newClient("unix", sock), 2)
+	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("unix", sock), 2)
 	if st, err := proc.Default.Stat(pid); err != nil {
 		t.Errorf("daemon %d: %v", pid, err)
 	} else if st.PPID == os.Getpid() {
@@ -62,7 +62,7 @@ func TestDaemonDetachesAndServes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	syscall.Kill(pid, syscall.SIGQUIT)
-	waitGone(t, pid, 20*time.Second)
+	pmuxtest.WaitGone(t, pid, 20*time.Second)
 	if _, err := os.Stat(pidPath); !os.IsNotExist(err) {
 		t.Errorf("pidfile left behind")
 	}
@@ -77,19 +77,19 @@ func TestDaemonStartFailureIsReported(t *testing.T) {
 
 func TestWatchRestartsPool(t *testing.T) {
 	dir := t.TempDir()
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--watch", dir, "--", pmuxtest.Worker())
-	m.readyWorkers(2)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--watch", dir, "--", pmuxtest.Worker())
+	m.ReadyWorkers(2)
 	os.WriteFile(filepath.Join(dir, ".app.rb.swp"), []byte("editor noise"), 0o644)
 	os.WriteFile(filepath.Join(dir, "app.rb"), []byte("puts 1"), 0o644)
-	m.waitEvents("watch_restart", 1, 10*time.Second, nil)
-	e := m.waitEvents("generation_started", 1, 10*time.Second, nil)[0]
+	m.WaitEvents("watch_restart", 1, 10*time.Second, nil)
+	e := m.WaitEvents("generation_started", 1, 10*time.Second, nil)[0]
 	if e["rolling"] != true {
 		t.Errorf("watch started a %v restart, want rolling", e)
 	}
 	waitSettled(t, m)
 	// Well past the 300 ms debounce a change gets before its restart.
 	time.Sleep(600 * time.Millisecond)
-	if n := len(m.events("watch_restart")); n != 1 {
+	if n := len(m.Events("watch_restart")); n != 1 {
 		t.Errorf("%d restarts for one change (the swap file must be ignored)", n)
 	}
 }
@@ -112,10 +112,10 @@ func TestWorkersDropPrivileges(t *testing.T) {
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	sock := filepath.Join(dir, "web.sock")
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "--user", "nobody", "--umask", "0077",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--user", "nobody", "--umask", "0077",
 		"-b", "unix:"+sock+"?mode=0666", "--", pmuxtest.Worker())
-	m.readyWorkers(1)
-	r := getReport(t, newClient("unix", sock))
+	m.ReadyWorkers(1)
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("unix", sock))
 	if strconv.Itoa(r.Uid) != nobody.Uid || strconv.Itoa(r.Gid) != nobody.Gid {
 		t.Errorf("worker uid %d gid %d, want nobody's %s %s", r.Uid, r.Gid, nobody.Uid, nobody.Gid)
 	}
@@ -123,7 +123,7 @@ func TestWorkersDropPrivileges(t *testing.T) {
 	if !strings.Contains(string(status), "Umask:\t0077") {
 		t.Errorf("worker umask not 0077:\n%s", status)
 	}
-	if m.pid() == r.Pid {
+	if m.Pid() == r.Pid {
 		t.Fatal("report from the master?")
 	}
 }

@@ -112,7 +112,7 @@ func getHello(c *http.Client) (hello, error) {
 // answered. Every answer must come from generation gen in language lang.
 // It returns the pids that answered (under unicorn and gunicorn those are
 // their own workers, children of pmux's).
-func hellosFrom(t *testing.T, m *master, c *http.Client, lang string, n, gen int) []int {
+func hellosFrom(t *testing.T, m *pmuxtest.Master, c *http.Client, lang string, n, gen int) []int {
 	t.Helper()
 	const parallel = 4
 	slots := map[int]bool{}
@@ -120,7 +120,7 @@ func hellosFrom(t *testing.T, m *master, c *http.Client, lang string, n, gen int
 	deadline := time.Now().Add(30 * time.Second)
 	for len(slots) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("heard from slots %v of generation %d, want 0..%d; worker output:\n%s", slots, gen, n-1, m.output())
+			t.Fatalf("heard from slots %v of generation %d, want 0..%d; worker output:\n%s", slots, gen, n-1, strings.Join(m.Output(), "\n"))
 		}
 		answers := make([]hello, parallel)
 		errs := make([]error, parallel)
@@ -131,7 +131,7 @@ func hellosFrom(t *testing.T, m *master, c *http.Client, lang string, n, gen int
 		wg.Wait()
 		for i, h := range answers {
 			if errs[i] != nil {
-				t.Fatalf("GET /: %v; worker output:\n%s", errs[i], m.output())
+				t.Fatalf("GET /: %v; worker output:\n%s", errs[i], strings.Join(m.Output(), "\n"))
 			}
 			if h.lang != lang || h.gen != gen || h.slot < 0 || h.slot >= n {
 				t.Fatalf("answer %+v, want lang=%s gen=%d slot in 0..%d", h, lang, gen, n-1)
@@ -145,49 +145,12 @@ func hellosFrom(t *testing.T, m *master, c *http.Client, lang string, n, gen int
 	return pids
 }
 
-// output returns what the workers wrote, for failure messages.
-func (m *master) output() string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return strings.Join(m.out, "\n")
-}
-
-// genIs matches log entries of one generation.
-func genIs(gen int) func(map[string]any) bool {
-	return func(e map[string]any) bool { return intField(e, "gen") == gen }
-}
-
-// livePids returns the workers pmux has started and not yet seen exit.
-func (m *master) livePids() []int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var pids []int
-	for pid := range liveWorkers(m.logs) {
-		pids = append(pids, pid)
-	}
-	return pids
-}
-
-// waitExited waits until pmux has logged the exit of every pid.
-func (m *master) waitExited(pids []int, timeout time.Duration) {
-	m.t.Helper()
-	m.waitFor(fmt.Sprintf("workers %v to exit", pids), timeout, func(logs []map[string]any) bool {
-		live := liveWorkers(logs)
-		for _, pid := range pids {
-			if live[pid] != nil {
-				return false
-			}
-		}
-		return true
-	})
-}
-
 // waitProcsGone waits until none of pids is a live process.
 func waitProcsGone(t *testing.T, what string, pids []int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for _, pid := range pids {
-		for alive(pid) {
+		for pmuxtest.Alive(pid) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s: process %d still alive after %v", what, pid, timeout)
 			}
@@ -199,12 +162,12 @@ func waitProcsGone(t *testing.T, what string, pids []int, timeout time.Duration)
 // reload sends HUP and waits for n ready workers of generation gen and for
 // the exit of every worker that was live before, and of the processes in
 // oldServing (the pids that answered for the old generation).
-func reload(t *testing.T, m *master, n, gen int, oldServing []int) {
+func reload(t *testing.T, m *pmuxtest.Master, n, gen int, oldServing []int) {
 	t.Helper()
-	before := m.livePids()
-	m.signal(syscall.SIGHUP)
-	m.waitEvents("worker_ready", n, 60*time.Second, genIs(gen))
-	m.waitExited(before, 60*time.Second)
+	before := m.LivePids()
+	m.Signal(syscall.SIGHUP)
+	m.WaitEvents("worker_ready", n, 60*time.Second, pmuxtest.GenIs(gen))
+	m.WaitExited(before, 60*time.Second)
 	waitProcsGone(t, "old generation", oldServing, 20*time.Second)
 }
 
@@ -225,28 +188,28 @@ func runExample(t *testing.T, ex example) {
 	const workers = 2
 	args := []string{"run", "-w", strconv.Itoa(workers), "-b", "127.0.0.1:0", "--ready", ex.ready, "--graceful-timeout", "20s"}
 	args = append(append(append(args, ex.flags...), "--"), ex.cmd...)
-	m := startMaster(t, startOpts{}, args...)
-	c := newClient("tcp", m.addr())
-	m.waitEvents("worker_ready", workers, 60*time.Second, genIs(1))
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, args...)
+	c := pmuxtest.NewClient("tcp", m.Addr())
+	m.WaitEvents("worker_ready", workers, 60*time.Second, pmuxtest.GenIs(1))
 
 	gen1 := hellosFrom(t, m, c, ex.lang, workers, 1)
 	reload(t, m, workers, 2, gen1)
 	gen2 := hellosFrom(t, m, c, ex.lang, workers, 2)
 
 	// Every worker's group held the shared socket: no wrapper lost it.
-	m.waitEvents("worker_socket_checked", 2*workers, 20*time.Second, nil)
-	for _, e := range m.events("worker_socket_checked") {
+	m.WaitEvents("worker_socket_checked", 2*workers, 20*time.Second, nil)
+	for _, e := range m.Events("worker_socket_checked") {
 		if e["result"] != "held" {
 			t.Errorf("socket check of worker %v: %v, want held", e["pid"], e["result"])
 		}
 	}
 
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(60 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT, want 0; log:\n%s", code, m.dump())
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(60 * time.Second); code != 0 {
+		t.Errorf("exit %d after QUIT, want 0; log:\n%s", code, m.Dump())
 	}
 	waitProcsGone(t, "after QUIT", gen2, 10*time.Second)
-	if lost := m.events("worker_socket_lost"); len(lost) > 0 {
+	if lost := m.Events("worker_socket_lost"); len(lost) > 0 {
 		t.Errorf("pmux warned that a worker lost its socket: %v", lost)
 	}
 }
@@ -382,22 +345,22 @@ func TestExampleProcfileParses(t *testing.T) {
 func TestExampleProcfileStart(t *testing.T) {
 	t.Parallel()
 	dir := exampleTree(t, "examples/Procfile")
-	m := startMaster(t, startOpts{wrap: inDir(dir)},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: inDir(dir)},
 		"start", "-f", "Procfile", "-m", "web=2,jobs=1", "-p", "0")
-	_, port, err := net.SplitHostPort(m.addr())
+	_, port, err := net.SplitHostPort(m.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newClient("tcp", net.JoinHostPort("127.0.0.1", port))
-	m.waitEvents("worker_ready", 3, 60*time.Second, nil)
+	c := pmuxtest.NewClient("tcp", net.JoinHostPort("127.0.0.1", port))
+	m.WaitEvents("worker_ready", 3, 60*time.Second, nil)
 	gen1 := hellosFrom(t, m, c, "go", 2, 1)
-	m.waitFor("a jobs tick", 20*time.Second, func([]map[string]any) bool {
-		return slices.ContainsFunc(m.out, func(l string) bool { return strings.Contains(l, "jobs: tick") })
+	m.WaitOutput("a jobs tick", 20*time.Second, func(out []string) bool {
+		return slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "jobs: tick") })
 	})
 	reload(t, m, 3, 2, gen1)
 	hellosFrom(t, m, c, "go", 2, 2)
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(60 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(60 * time.Second); code != 0 {
 		t.Errorf("exit %d after QUIT, want 0", code)
 	}
 }
@@ -451,22 +414,22 @@ func TestExampleTOMLRun(t *testing.T) {
 	t.Parallel()
 	dir := exampleTree(t)
 	path := tomlExample(t, dir)
-	m := startMaster(t, startOpts{wrap: inDir(dir)}, "run", "-c", path)
-	c := newClient("tcp", m.addr())
-	m.waitEvents("worker_ready", 4, 60*time.Second, nil)
-	if data, err := os.ReadFile(filepath.Join(dir, "pmux.pid")); err != nil || string(data) != strconv.Itoa(m.pid())+"\n" {
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: inDir(dir)}, "run", "-c", path)
+	c := pmuxtest.NewClient("tcp", m.Addr())
+	m.WaitEvents("worker_ready", 4, 60*time.Second, nil)
+	if data, err := os.ReadFile(filepath.Join(dir, "pmux.pid")); err != nil || string(data) != strconv.Itoa(m.Pid())+"\n" {
 		t.Errorf("pidfile %q (%v), want the master's pid", data, err)
 	}
 	gen1 := hellosFrom(t, m, c, "go", 2, 1)
-	hellosFrom(t, m, newClient("unix", filepath.Join(dir, "web.sock")), "go", 2, 1)
-	m.waitFor("a jobs tick", 20*time.Second, func([]map[string]any) bool {
-		return slices.ContainsFunc(m.out, func(l string) bool { return strings.Contains(l, "jobs: tick") })
+	hellosFrom(t, m, pmuxtest.NewClient("unix", filepath.Join(dir, "web.sock")), "go", 2, 1)
+	m.WaitOutput("a jobs tick", 20*time.Second, func(out []string) bool {
+		return slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "jobs: tick") })
 	})
 	// HUP re-reads the file and replaces both pools' workers.
 	reload(t, m, 4, 2, gen1)
 	hellosFrom(t, m, c, "go", 2, 2)
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(60 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(60 * time.Second); code != 0 {
 		t.Errorf("exit %d after QUIT, want 0", code)
 	}
 	for _, left := range []string{"pmux.pid", "web.sock"} {
@@ -839,8 +802,8 @@ func runKubernetesCommand(t *testing.T, command []string, preStop string, probe 
 		}
 		args = append(args, a)
 	}
-	m := startMaster(t, startOpts{}, args...)
-	c := newClient("tcp", m.addr())
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, args...)
+	c := pmuxtest.NewClient("tcp", m.Addr())
 
 	probeArgs := slices.Clone(probe[1:])
 	for i, a := range probeArgs {
@@ -870,7 +833,7 @@ func runKubernetesCommand(t *testing.T, command []string, preStop string, probe 
 	if _, stderr, code := runPmuxIn(t, dir, stop...); code != 0 {
 		t.Errorf("preStop pmux %v: exit %d: %s", stop, code, stderr)
 	}
-	if code := m.wait(60 * time.Second); code != 0 {
+	if code := m.Wait(60 * time.Second); code != 0 {
 		t.Errorf("pmux exit %d after preStop, want 0", code)
 	}
 }
@@ -999,18 +962,18 @@ func TestExampleSystemd(t *testing.T) {
 		}
 	}
 	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" "$@"`}
-	m := startMaster(t, startOpts{wrap: wrap, extraFiles: []*os.File{f}, env: []string{"NOTIFY_SOCKET=" + notifyPath}}, args...)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}, Env: []string{"NOTIFY_SOCKET=" + notifyPath}}, args...)
 	f.Close()
-	c := newClient("tcp", addr)
+	c := pmuxtest.NewClient("tcp", addr)
 	expectState("READY=1")
 	gen1 := hellosFrom(t, m, c, "go", 2, 1)
 	reload(t, m, 2, 2, gen1) // ExecReload's HUP
 	expectState("RELOADING=1")
 	expectState("READY=1")
 	hellosFrom(t, m, c, "go", 2, 2)
-	m.signal(syscall.SIGQUIT) // KillSignal
+	m.Signal(syscall.SIGQUIT) // KillSignal
 	expectState("STOPPING=1")
-	if code := m.wait(60 * time.Second); code != 0 {
+	if code := m.Wait(60 * time.Second); code != 0 {
 		t.Errorf("exit %d after KillSignal, want 0", code)
 	}
 }

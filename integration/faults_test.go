@@ -45,13 +45,6 @@ func long[T any](short, longer T) T {
 	return short
 }
 
-// snapshot copies the log so far.
-func (m *master) snapshot() []map[string]any {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]map[string]any(nil), m.logs...)
-}
-
 // faultLoad is a bounded load that tells the ways a request fails apart:
 // a refused connection means no worker was there to take it, which no
 // fault should cause while a master is up.
@@ -78,7 +71,7 @@ func startPacedLoad(network, addr string, clients int, every time.Duration, boun
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			c := newClient(network, addr)
+			c := pmuxtest.NewClient(network, addr)
 			for n := 0; n < bound; n++ {
 				if every > 0 {
 					select {
@@ -139,14 +132,6 @@ func (l *faultLoad) String() string {
 	return fmt.Sprintf("%d ok, %d failed %v", l.ok.Load(), l.failed.Load(), l.kinds)
 }
 
-func pidsOf(events []map[string]any) []int {
-	var out []int
-	for _, e := range events {
-		out = append(out, intField(e, "pid"))
-	}
-	return out
-}
-
 // runHelp returns `pmux run --help`, to see which flags this build has.
 func runHelp(t *testing.T) string {
 	t.Helper()
@@ -159,18 +144,18 @@ func runHelp(t *testing.T) string {
 func TestFaultMasterSIGKILLUnderLoad(t *testing.T) {
 	t.Parallel()
 	for i := range long(1, 5) {
-		m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
+		m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
 			"run", "-w", "4", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-		workers := pidsOf(m.readyWorkers(4))
-		load := startFaultLoad("tcp", m.addr(), 4)
+		workers := pmuxtest.PidsOf(m.ReadyWorkers(4))
+		load := startFaultLoad("tcp", m.Addr(), 4)
 		time.Sleep(200 * time.Millisecond)
 		began := time.Now()
-		m.signal(syscall.SIGKILL)
+		m.Signal(syscall.SIGKILL)
 		var left []int
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			left = left[:0]
 			for _, pid := range workers {
-				if alive(pid) {
+				if pmuxtest.Alive(pid) {
 					left = append(left, pid)
 				}
 			}
@@ -184,7 +169,7 @@ func TestFaultMasterSIGKILLUnderLoad(t *testing.T) {
 			t.Fatalf("run %d: workers %v still alive 10 s after the master's SIGKILL", i, left)
 		}
 		t.Logf("run %d: 4 workers gone %v after the master's SIGKILL (load: %v)", i, took.Round(100*time.Microsecond), load)
-		m.wait(5 * time.Second)
+		m.Wait(5 * time.Second)
 	}
 }
 
@@ -204,7 +189,7 @@ func tree(tag string, master int) []int {
 			continue
 		}
 		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err == nil && slices.Contains(strings.Split(string(data), "\x00"), want) && alive(pid) {
+		if err == nil && slices.Contains(strings.Split(string(data), "\x00"), want) && pmuxtest.Alive(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -223,12 +208,12 @@ func stateOf(pid int) string {
 
 // startTree starts a master tagged with a fresh tag and returns both;
 // whatever the test's outcome, nothing tagged outlives it.
-func startTree(t *testing.T, args ...string) (*master, string) {
+func startTree(t *testing.T, args ...string) (*pmuxtest.Master, string) {
 	t.Helper()
 	tag := strconv.FormatUint(rand.Uint64(), 36)
-	m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir(), treeVar + "=" + tag}}, args...)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"XDG_RUNTIME_DIR=" + t.TempDir(), treeVar + "=" + tag}}, args...)
 	t.Cleanup(func() {
-		for _, pid := range tree(tag, m.pid()) {
+		for _, pid := range tree(tag, m.Pid()) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	})
@@ -245,13 +230,13 @@ func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
 	for i := range long(1, 5) {
 		m, tag := startTree(t, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--",
 			"/bin/sh", "-c", `setsid sleep 1000 & "$0"; exit $?`, pmuxtest.Worker())
-		m.readyWorkers(2)
-		reportsFrom(t, newClient("tcp", m.addr()), 2) // the apps below the shells serve
-		guard := intField(m.waitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
+		m.ReadyWorkers(2)
+		pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2) // the apps below the shells serve
+		guard := pmuxtest.IntField(m.WaitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
 		// Per worker the shell, the app and the setsid sleep; and the guard.
 		var procs []int
 		for deadline := time.Now().Add(10 * time.Second); len(procs) != 7; time.Sleep(5 * time.Millisecond) {
-			if procs = tree(tag, m.pid()); time.Now().After(deadline) {
+			if procs = tree(tag, m.Pid()); time.Now().After(deadline) {
 				t.Fatalf("run %d: %d processes below the master, want 7 (2 × shell, app, setsid sleep; the guard)", i, len(procs))
 			}
 		}
@@ -266,19 +251,19 @@ func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
 		}
 		started := slices.DeleteFunc(slices.Clone(procs), func(pid int) bool { return pid == guard })
 		for _, pid := range started {
-			if pgid, _ := syscall.Getpgid(pid); pgid == guard || pgid == m.pid() {
+			if pgid, _ := syscall.Getpgid(pid); pgid == guard || pgid == m.Pid() {
 				t.Errorf("run %d: process %d in group %d, shared with the guard or the master", i, pid, pgid)
 			}
 		}
 
 		began := time.Now()
-		m.signal(syscall.SIGKILL)
+		m.Signal(syscall.SIGKILL)
 		var left []int
 		var took, guardTook time.Duration
 		for deadline := began.Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
 			left = left[:0]
 			for _, pid := range procs {
-				if alive(pid) {
+				if pmuxtest.Alive(pid) {
 					left = append(left, pid)
 				}
 			}
@@ -291,7 +276,7 @@ func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
 			}
 		}
 		if len(left) == 0 {
-			left = tree(tag, m.pid()) // nothing forked while the guard worked either
+			left = tree(tag, m.Pid()) // nothing forked while the guard worked either
 		}
 		if len(left) > 0 {
 			t.Fatalf("run %d: processes %v of the master's outlived its SIGKILL by 5 s (orphans)", i, left)
@@ -300,7 +285,7 @@ func TestFaultMasterSIGKILLLeavesNoWrapperChild(t *testing.T) {
 		// atexit_sleep_ms), after its work is done.
 		t.Logf("run %d: all %d processes gone %v after the master's SIGKILL; the guard exited after %v",
 			i, len(started), took.Round(10*time.Microsecond), guardTook.Round(10*time.Microsecond))
-		m.wait(5 * time.Second)
+		m.Wait(5 * time.Second)
 	}
 }
 
@@ -312,15 +297,15 @@ func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
 	t.Parallel()
 	m, tag := startTree(t, "run", "-w", "1", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--",
 		"/bin/sh", "-c", `"$0"; exit $?`, pmuxtest.Worker())
-	m.readyWorkers(1)
-	guard := intField(m.waitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
+	m.ReadyWorkers(1)
+	guard := pmuxtest.IntField(m.WaitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
 	result := inflightSleep(t, m, 1500)
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(20 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	exited := time.Now()
-	draining := slices.ContainsFunc(tree(tag, m.pid()), func(pid int) bool { return pid != guard })
+	draining := slices.ContainsFunc(tree(tag, m.Pid()), func(pid int) bool { return pid != guard })
 	if err := <-result; err != nil {
 		t.Fatalf("the request in flight in the app below the shell failed once the master exited: %v", err)
 	}
@@ -330,7 +315,7 @@ func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
 	t.Logf("the app answered %v after the master exited", time.Since(exited).Round(time.Millisecond))
 	var left []int
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if left = tree(tag, m.pid()); len(left) == 0 {
+		if left = tree(tag, m.Pid()); len(left) == 0 {
 			return
 		}
 	}
@@ -343,27 +328,27 @@ func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
 func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
 	t.Parallel()
 	r := newUpgradeRig(t, "unicorn")
-	old := r.m.pid()
+	old := r.m.Pid()
 	of := func(pid int) func(map[string]any) bool {
-		return func(e map[string]any) bool { return intField(e, "master") == pid }
+		return func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == pid }
 	}
-	oldProcs := pidsOf(r.m.waitEvents("worker_ready", 2, 10*time.Second, of(old)))
-	oldProcs = append(oldProcs, pidsOf(r.m.waitEvents("guard_started", 1, 10*time.Second, of(old)))...)
+	oldProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, of(old)))
+	oldProcs = append(oldProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, of(old)))...)
 	child := r.usr2(pmuxtest.PmuxV2())
-	newProcs := pidsOf(r.m.waitEvents("worker_ready", 2, 10*time.Second, of(child)))
-	newProcs = append(newProcs, pidsOf(r.m.waitEvents("guard_started", 1, 10*time.Second, of(child)))...)
+	newProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, of(child)))
+	newProcs = append(newProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, of(child)))...)
 	newProcs = append(newProcs, child)
 
-	r.m.signal(syscall.SIGKILL)
-	r.m.wait(5 * time.Second)
+	r.m.Signal(syscall.SIGKILL)
+	r.m.Wait(5 * time.Second)
 	waitProcsGone(t, "the old master's workers and guard", oldProcs, 5*time.Second)
 	for _, pid := range newProcs {
-		if !alive(pid) {
+		if !pmuxtest.Alive(pid) {
 			t.Errorf("process %d of the new master (%d) died with the old one; new: %v", pid, child, newProcs)
 		}
 	}
-	getReport(t, newClient("unix", r.sock))
-	for _, e := range r.m.events("worker_exited") {
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.sock))
+	for _, e := range r.m.Events("worker_exited") {
 		if of(child)(e) {
 			t.Errorf("a worker of the new master exited: %v", e)
 		}
@@ -374,24 +359,24 @@ func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
 // warning; it is not a worker, and the master goes on serving.
 func TestFaultGuardKilledIsSaidOnce(t *testing.T) {
 	t.Parallel()
-	m := startMaster(t, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-	m.readyWorkers(1)
-	guard := intField(m.waitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
+	m.ReadyWorkers(1)
+	guard := pmuxtest.IntField(m.WaitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
 	syscall.Kill(guard, syscall.SIGKILL)
-	e := m.waitEvents("guard_exited", 1, 10*time.Second, nil)[0]
-	if e["level"] != "warn" || intField(e, "pid") != guard || e["status"] != "signal KILL" {
+	e := m.WaitEvents("guard_exited", 1, 10*time.Second, nil)[0]
+	if e["level"] != "warn" || pmuxtest.IntField(e, "pid") != guard || e["status"] != "signal KILL" {
 		t.Errorf("guard_exited %v, want a warning for pid %d, signal KILL", e, guard)
 	}
-	getReport(t, newClient("tcp", m.addr()))
+	pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 	for _, name := range []string{"orphan_reaped", "worker_exited"} {
-		for _, e := range m.events(name) {
-			if intField(e, "pid") == guard {
+		for _, e := range m.Events(name) {
+			if pmuxtest.IntField(e, "pid") == guard {
 				t.Errorf("the guard's exit also logged as %s: %v", name, e)
 			}
 		}
 	}
-	if n := len(m.events("guard_exited")); n != 1 {
+	if n := len(m.Events("guard_exited")); n != 1 {
 		t.Errorf("%d guard_exited events, want 1", n)
 	}
 }
@@ -403,29 +388,29 @@ func TestFaultGuardKilledIsSaidOnce(t *testing.T) {
 func TestFaultSIGKILLRandomWorkersUnderLoad(t *testing.T) {
 	t.Parallel()
 	const clients = 8
-	m := startMaster(t, startOpts{}, "run", "-w", "4", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	m.readyWorkers(4)
-	load := startFaultLoad("tcp", m.addr(), clients)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "4", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	m.ReadyWorkers(4)
+	load := startFaultLoad("tcp", m.Addr(), clients)
 	rng := rand.New(rand.NewPCG(8, 2))
 	kills := long(5, 40)
 	for i := 0; i < kills; i++ {
 		time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
-		live := liveWorkers(m.snapshot())
+		live := pmuxtest.LiveWorkers(m.Snapshot())
 		var pids []int
 		for pid := range live {
 			pids = append(pids, pid)
 		}
 		if len(pids) == 0 {
-			t.Fatalf("no live worker to kill; log:\n%s", m.dump())
+			t.Fatalf("no live worker to kill; log:\n%s", m.Dump())
 		}
 		victim := pids[rng.IntN(len(pids))]
-		readyBefore := len(m.events("worker_ready"))
+		readyBefore := len(m.Events("worker_ready"))
 		syscall.Kill(victim, syscall.SIGKILL)
-		exited := m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })[0]
+		exited := m.WaitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "pid") == victim })[0]
 		// A slot killed again within 10 s of its last start backs off (100 ms
 		// doubling): the long form gets there.
-		backoff := time.Duration(intField(exited, "respawn_in_ms")+intField(exited, "respawn_in")) * time.Millisecond
-		m.waitEvents("worker_ready", readyBefore+1, backoff+10*time.Second, nil)
+		backoff := time.Duration(pmuxtest.IntField(exited, "respawn_in_ms")+pmuxtest.IntField(exited, "respawn_in")) * time.Millisecond
+		m.WaitEvents("worker_ready", readyBefore+1, backoff+10*time.Second, nil)
 	}
 	time.Sleep(300 * time.Millisecond)
 	load.end()
@@ -439,7 +424,7 @@ func TestFaultSIGKILLRandomWorkersUnderLoad(t *testing.T) {
 	if load.ok.Load() < 100 {
 		t.Errorf("only %d requests answered: the load did not run", load.ok.Load())
 	}
-	if live := liveWorkers(m.snapshot()); len(live) != 4 {
+	if live := pmuxtest.LiveWorkers(m.Snapshot()); len(live) != 4 {
 		t.Errorf("%d live workers after the kills, want 4", len(live))
 	}
 }
@@ -449,25 +434,25 @@ func TestFaultSIGKILLRandomWorkersUnderLoad(t *testing.T) {
 func TestFaultStoppedWorkerIsReplacedByTheWatchdog(t *testing.T) {
 	t.Parallel()
 	const clients = 8
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "--ready", "notify", "--watchdog", "500ms", "-b", "127.0.0.1:0",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "--ready", "notify", "--watchdog", "500ms", "-b", "127.0.0.1:0",
 		"--env", "WORKER_WATCHDOG=1", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	ready := m.readyWorkers(2)
-	load := startFaultLoad("tcp", m.addr(), clients)
+	ready := m.ReadyWorkers(2)
+	load := startFaultLoad("tcp", m.Addr(), clients)
 	for i := range long(1, 4) {
-		victim := intField(ready[i%2], "pid")
+		victim := pmuxtest.IntField(ready[i%2], "pid")
 		if i > 0 {
 			// Stop the replacement of the last round, or a first-generation worker.
-			live := liveWorkers(m.snapshot())
+			live := pmuxtest.LiveWorkers(m.Snapshot())
 			for pid := range live {
 				victim = pid
 				break
 			}
 		}
 		time.Sleep(200 * time.Millisecond)
-		readyBefore := len(m.events("worker_ready"))
+		readyBefore := len(m.Events("worker_ready"))
 		began := time.Now()
-		m.stopWorkerForTheWatchdog(victim)
-		m.waitEvents("worker_ready", readyBefore+1, 10*time.Second, nil)
+		m.StopWorkerForTheWatchdog(victim)
+		m.WaitEvents("worker_ready", readyBefore+1, 10*time.Second, nil)
 		t.Logf("stopped worker %d killed and replaced after %v", victim, time.Since(began).Round(time.Millisecond))
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -489,7 +474,7 @@ func TestFaultStoppedWorkerIsReplacedByTheWatchdog(t *testing.T) {
 func TestFaultCrashLoopingPoolBesideAHealthyOne(t *testing.T) {
 	t.Parallel()
 	const watch = 3 * time.Second
-	var healthy, crashy *master
+	var healthy, crashy *pmuxtest.Master
 	var healthyPool string
 	if strings.Contains(runHelp(t), "--config") {
 		dir := t.TempDir()
@@ -509,35 +494,35 @@ env = { WORKER_CRASH = "1" }
 		if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		healthy = startMaster(t, startOpts{}, "run", "-c", path, "--worker-output", "inherit")
+		healthy = pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path, "--worker-output", "inherit")
 		crashy, healthyPool = healthy, "web"
 	} else {
 		t.Log("this pmux has no `run -c`: two masters, one crash-looping")
-		healthy = startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-		crashy = startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit",
+		healthy = pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+		crashy = pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit",
 			"--env", "WORKER_CRASH=1", "--", pmuxtest.Worker())
 		healthyPool = "web"
 	}
 	isHealthy := func(e map[string]any) bool { return healthy != crashy || e["pool"] == healthyPool }
-	before := pidsOf(healthy.waitEvents("worker_ready", 2, 20*time.Second, isHealthy))
-	load := startFaultLoad("tcp", healthy.addr(), 4)
-	cpu0 := cpuTicks(t, crashy.pid())
-	lines0 := len(crashy.snapshot())
+	before := pmuxtest.PidsOf(healthy.WaitEvents("worker_ready", 2, 20*time.Second, isHealthy))
+	load := startFaultLoad("tcp", healthy.Addr(), 4)
+	cpu0 := cpuTicks(t, crashy.Pid())
+	lines0 := len(crashy.Snapshot())
 	time.Sleep(watch)
-	cpu := time.Duration(cpuTicks(t, crashy.pid())-cpu0) * 10 * time.Millisecond
-	lines := len(crashy.snapshot()) - lines0
+	cpu := time.Duration(cpuTicks(t, crashy.Pid())-cpu0) * 10 * time.Millisecond
+	lines := len(crashy.Snapshot()) - lines0
 	load.end()
 
 	if load.failed.Load() != 0 || load.ok.Load() < 50 {
 		t.Errorf("healthy pool under load: %v, want every request answered", load)
 	}
 	for _, pid := range before {
-		if !alive(pid) {
+		if !pmuxtest.Alive(pid) {
 			t.Errorf("healthy worker %d was touched", pid)
 		}
 	}
 	crashes := 0
-	for _, e := range crashy.events("worker_exited") {
+	for _, e := range crashy.Events("worker_exited") {
 		if !isHealthy(e) {
 			crashes++
 		}
@@ -575,26 +560,26 @@ func TestFaultGarbageConfigThenHUP(t *testing.T) {
 	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m := startMaster(t, startOpts{}, "run", "-c", path, "--worker-output", "inherit")
-	workers := pidsOf(m.readyWorkers(2))
-	load := startFaultLoad("tcp", m.addr(), 4)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path, "--worker-output", "inherit")
+	workers := pmuxtest.PidsOf(m.ReadyWorkers(2))
+	load := startFaultLoad("tcp", m.Addr(), 4)
 	for _, garbage := range []string{"[[pool\nname = ", "\x00\xff\xfe garbage", "[[pool]]\nname = \"web\"\nworkers = -3\n"} {
 		if err := os.WriteFile(path, []byte(garbage), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		errorsBefore := countLevel(m.snapshot(), "error")
-		m.signal(syscall.SIGHUP)
-		m.waitFor("the bad config to be reported", 10*time.Second, func(logs []map[string]any) bool {
+		errorsBefore := countLevel(m.Snapshot(), "error")
+		m.Signal(syscall.SIGHUP)
+		m.WaitFor("the bad config to be reported", 10*time.Second, func(logs []map[string]any) bool {
 			return countLevel(logs, "error") > errorsBefore
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
 	load.end()
-	if n := len(m.events("generation_started")); n != 0 {
+	if n := len(m.Events("generation_started")); n != 0 {
 		t.Errorf("%d generations started from a broken config", n)
 	}
 	for _, pid := range workers {
-		if !alive(pid) {
+		if !pmuxtest.Alive(pid) {
 			t.Errorf("worker %d stopped after a broken config", pid)
 		}
 	}
@@ -605,8 +590,8 @@ func TestFaultGarbageConfigThenHUP(t *testing.T) {
 	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m.signal(syscall.SIGHUP)
-	m.waitEvents("generation_started", 1, 10*time.Second, nil)
+	m.Signal(syscall.SIGHUP)
+	m.WaitEvents("generation_started", 1, 10*time.Second, nil)
 }
 
 func countLevel(logs []map[string]any, level string) int {
@@ -621,17 +606,17 @@ func countLevel(logs []map[string]any, level string) int {
 
 // startUnix starts pmux on a unix socket, so that a master whose log goes
 // nowhere can be reached without its "listening" event.
-func startUnix(t *testing.T, args ...string) (*master, string) {
+func startUnix(t *testing.T, args ...string) (*pmuxtest.Master, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "web.sock")
-	m := startMaster(t, startOpts{}, append([]string{"run", "-w", "2", "-b", "unix:" + sock}, args...)...)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, append([]string{"run", "-w", "2", "-b", "unix:" + sock}, args...)...)
 	return m, sock
 }
 
 // waitServing asks until n distinct workers of generation gen answered.
 func waitServing(t *testing.T, network, addr string, n int, gen string) {
 	t.Helper()
-	c := newClient(network, addr)
+	c := pmuxtest.NewClient(network, addr)
 	seen := map[int]bool{}
 	deadline := time.Now().Add(20 * time.Second)
 	for len(seen) < n {
@@ -643,7 +628,7 @@ func waitServing(t *testing.T, network, addr string, n int, gen string) {
 			time.Sleep(20 * time.Millisecond)
 			continue
 		}
-		var r report
+		var r pmuxtest.Report
 		err = json.NewDecoder(resp.Body).Decode(&r)
 		resp.Body.Close()
 		if err == nil && r.Env["PMUX_GENERATION"] == gen {
@@ -658,10 +643,10 @@ func TestFaultLogFileOnFullDisk(t *testing.T) {
 	t.Parallel()
 	m, sock := startUnix(t, "--log-file", "/dev/full", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	waitServing(t, "unix", sock, 2, "1")
-	m.signal(syscall.SIGHUP)
+	m.Signal(syscall.SIGHUP)
 	waitServing(t, "unix", sock, 2, "2")
-	m.signal(syscall.SIGUSR1) // reopen: /dev/full again
-	m.waitFor("pmux to say its log cannot be written", 10*time.Second, func(logs []map[string]any) bool {
+	m.Signal(syscall.SIGUSR1) // reopen: /dev/full again
+	m.WaitFor("pmux to say its log cannot be written", 10*time.Second, func(logs []map[string]any) bool {
 		for _, e := range logs {
 			if msg, _ := e["message"].(string); strings.Contains(msg, "no space left on device") {
 				return true
@@ -669,8 +654,8 @@ func TestFaultLogFileOnFullDisk(t *testing.T) {
 		}
 		return false
 	})
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(20 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit %d after QUIT, want 0", code)
 	}
 }
@@ -685,18 +670,18 @@ func TestFaultWorkerOutputOnFullDisk(t *testing.T) {
 	m, sock := startUnix(t, "--worker-output", "/dev/full", "--metrics", "127.0.0.1:0",
 		"--env", "WORKER_OUTPUT_LINES="+strconv.Itoa(lines), "--", pmuxtest.Worker())
 	waitServing(t, "unix", sock, 2, "1")
-	m.signal(syscall.SIGHUP)
+	m.Signal(syscall.SIGHUP)
 	waitServing(t, "unix", sock, 2, "2")
 
 	// What the four workers wrote, as pmux tags it: all of it is lost.
 	var want float64
-	for _, e := range m.waitEvents("worker_spawned", 4, 10*time.Second, nil) {
-		pid, prefix := intField(e, "pid"), fmt.Sprintf("web.%d %d | ", intField(e, "slot"), intField(e, "pid"))
+	for _, e := range m.WaitEvents("worker_spawned", 4, 10*time.Second, nil) {
+		pid, prefix := pmuxtest.IntField(e, "pid"), fmt.Sprintf("web.%d %d | ", pmuxtest.IntField(e, "slot"), pmuxtest.IntField(e, "pid"))
 		for i := range lines {
 			want += float64(len(prefix) + len(fmt.Sprintf("line %d of %d from %d %s\n", i, lines, pid, strings.Repeat("x", i%200))))
 		}
 	}
-	addr := m.waitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)
+	addr := m.WaitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)
 	var got float64
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		if got = metricValue(scrapeMetrics(t, addr), "pmux_worker_output_dropped_bytes_total", "pool=web"); got == want || time.Now().After(deadline) {
@@ -707,7 +692,7 @@ func TestFaultWorkerOutputOnFullDisk(t *testing.T) {
 		t.Errorf("pmux_worker_output_dropped_bytes_total{pool=web} = %v, want the %v bytes the workers wrote", got, want)
 	}
 
-	warnings := m.waitEvents("worker_output_dropped", 1, 10*time.Second, nil)
+	warnings := m.WaitEvents("worker_output_dropped", 1, 10*time.Second, nil)
 	said := 0.0
 	for _, e := range warnings {
 		msg, _ := e["message"].(string)
@@ -740,17 +725,17 @@ func TestFaultWorkerOutputToABrokenPipe(t *testing.T) {
 	r.Close()
 	t.Cleanup(func() { w.Close() })
 	sock := filepath.Join(t.TempDir(), "web.sock")
-	m := startMaster(t, startOpts{extraFiles: []*os.File{w}, wrap: []string{"sh", "-c", `exec 1>&3 3>&-; exec "$0" "$@"`}},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{ExtraFiles: []*os.File{w}, Wrap: []string{"sh", "-c", `exec 1>&3 3>&-; exec "$0" "$@"`}},
 		"run", "-w", "2", "-b", "unix:"+sock, "--env", "WORKER_OUTPUT_LINES=100", "--", pmuxtest.Worker())
 	waitServing(t, "unix", sock, 2, "1")
-	e := m.waitEvents("worker_output_dropped", 1, 10*time.Second, nil)[0]
+	e := m.WaitEvents("worker_output_dropped", 1, 10*time.Second, nil)[0]
 	if e["destination"] != "stdout" || !strings.Contains(fmt.Sprint(e["error"]), "broken pipe") {
 		t.Errorf("warning %v: want stdout and the cause (broken pipe)", e)
 	}
-	m.signal(syscall.SIGHUP)
+	m.Signal(syscall.SIGHUP)
 	waitServing(t, "unix", sock, 2, "2")
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(20 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit %d after QUIT, want 0", code)
 	}
 }
@@ -762,10 +747,10 @@ func TestFaultWorkerOutputToABrokenPipe(t *testing.T) {
 // workers it has, and once the limit is back starts what was missing.
 func TestFaultEMFILEOnTheMaster(t *testing.T) {
 	t.Parallel()
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-	m.readyWorkers(2)
-	addr := m.addr()
-	pid := m.pid()
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	m.ReadyWorkers(2)
+	addr := m.Addr()
+	pid := m.Pid()
 	// The lowest free descriptor is the next one the master would get: a
 	// soft limit there makes every new descriptor fail with EMFILE.
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
@@ -792,11 +777,11 @@ func TestFaultEMFILEOnTheMaster(t *testing.T) {
 	}
 	// One at a time: two pending TTINs are one signal to the kernel.
 	for i := 1; i <= 2; i++ {
-		m.signal(syscall.SIGTTIN)
-		m.waitEvents("pool_scaled", i, 10*time.Second, nil)
+		m.Signal(syscall.SIGTTIN)
+		m.WaitEvents("pool_scaled", i, 10*time.Second, nil)
 	}
 	// Three failures per missing slot show the backoff at work.
-	failed := m.waitEvents("worker_start_failed", 6, 10*time.Second, nil)
+	failed := m.WaitEvents("worker_start_failed", 6, 10*time.Second, nil)
 	wantMsg := []string{"too many open files", fmt.Sprintf("open-files limit (%d)", lowest), "ulimit -n", "LimitNOFILE="}
 	for _, msg := range wantMsg {
 		if got := fmt.Sprint(failed[0]["error"]); !strings.Contains(got, msg) {
@@ -807,31 +792,31 @@ func TestFaultEMFILEOnTheMaster(t *testing.T) {
 	// before it announced; the log's times are to the millisecond.
 	last := map[int]map[string]any{}
 	for _, e := range failed {
-		if intField(e, "respawn_in_ms") <= 0 {
+		if pmuxtest.IntField(e, "respawn_in_ms") <= 0 {
 			t.Errorf("start failure retried at once: %v", e)
 		}
-		slot := intField(e, "slot")
+		slot := pmuxtest.IntField(e, "slot")
 		if prev := last[slot]; prev != nil {
 			gap := logTime(t, e).Sub(logTime(t, prev))
-			if wait := time.Duration(intField(prev, "respawn_in_ms")) * time.Millisecond; gap < wait-time.Millisecond {
+			if wait := time.Duration(pmuxtest.IntField(prev, "respawn_in_ms")) * time.Millisecond; gap < wait-time.Millisecond {
 				t.Errorf("slot %d failed again %v after announcing a %v backoff", slot, gap, wait)
 			}
 		}
 		last[slot] = e
 	}
-	reportsFrom(t, newClient("tcp", addr), 2) // still serving with what it has
-	if !alive(pid) {
-		t.Fatalf("the master died of EMFILE; log:\n%s", m.dump())
+	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", addr), 2) // still serving with what it has
+	if !pmuxtest.Alive(pid) {
+		t.Fatalf("the master died of EMFILE; log:\n%s", m.Dump())
 	}
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &old, nil); err != nil {
 		t.Fatal(err)
 	}
-	m.waitFor("the missing workers once the limit is back", 40*time.Second, func(logs []map[string]any) bool {
-		return len(liveWorkers(logs)) == 4
+	m.WaitFor("the missing workers once the limit is back", 40*time.Second, func(logs []map[string]any) bool {
+		return len(pmuxtest.LiveWorkers(logs)) == 4
 	})
-	m.readyWorkers(4)
-	reportsFrom(t, newClient("tcp", addr), 4)
-	t.Logf("%d start failures while at the limit", len(m.events("worker_start_failed")))
+	m.ReadyWorkers(4)
+	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", addr), 4)
+	t.Logf("%d start failures while at the limit", len(m.Events("worker_start_failed")))
 }
 
 // logTime is when a log entry was written.
@@ -855,14 +840,14 @@ func TestFaultEMFILEAtStartFailsTheStart(t *testing.T) {
 	sock, pidfile := filepath.Join(dir, "web.sock"), filepath.Join(dir, "pmux.pid")
 	// A worker costs the master at least its output pipe: 32 of them
 	// cannot fit under 24 descriptors.
-	limited := startOpts{wrap: []string{"/bin/sh", "-c", `ulimit -n 24 && exec "$0" "$@"`}}
-	m := startMaster(t, limited, "run", "-w", "32", "-b", "unix:"+sock, "-p", pidfile, "--", pmuxtest.Worker())
-	if code := m.wait(60 * time.Second); code != 1 {
+	limited := pmuxtest.Opts{Wrap: []string{"/bin/sh", "-c", `ulimit -n 24 && exec "$0" "$@"`}}
+	m := pmuxtest.StartMaster(t, limited, "run", "-w", "32", "-b", "unix:"+sock, "-p", pidfile, "--", pmuxtest.Worker())
+	if code := m.Wait(60 * time.Second); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	raw := m.events("raw")
+	raw := m.Events("raw")
 	if len(raw) != 1 {
-		t.Fatalf("want one error line, got %d; log:\n%s", len(raw), m.dump())
+		t.Fatalf("want one error line, got %d; log:\n%s", len(raw), m.Dump())
 	}
 	msg := fmt.Sprint(raw[0]["message"])
 	for _, want := range []string{"pmux: ", "too many open files", "open-files limit (24)", "ulimit -n", "LimitNOFILE="} {
@@ -870,12 +855,12 @@ func TestFaultEMFILEAtStartFailsTheStart(t *testing.T) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}
 	}
-	if n := len(m.events("worker_start_failed")); n != 0 {
+	if n := len(m.Events("worker_start_failed")); n != 0 {
 		t.Errorf("%d start failures logged for retry, want none: the start failed", n)
 	}
-	started := m.workerPids()
+	started := m.WorkerPids()
 	for _, pid := range started {
-		waitGone(t, pid, 5*time.Second)
+		pmuxtest.WaitGone(t, pid, 5*time.Second)
 	}
 	for _, left := range []string{sock, pidfile} {
 		if _, err := os.Stat(left); !os.IsNotExist(err) {
@@ -891,9 +876,9 @@ func TestFaultEMFILEAtStartFailsTheStart(t *testing.T) {
 func TestFaultTenThousandSignals(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	m := startMaster(t, startOpts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", filepath.Join(dir, "workers.log"), "--", pmuxtest.Worker())
-	m.readyWorkers(3)
-	pid := m.pid()
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", filepath.Join(dir, "workers.log"), "--", pmuxtest.Worker())
+	m.ReadyWorkers(3)
+	pid := m.Pid()
 	fdsBefore := fdCount(t, pid)
 	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGPWR}
 	rng := rand.New(rand.NewPCG(10, 000))
@@ -912,45 +897,45 @@ func TestFaultTenThousandSignals(t *testing.T) {
 	// fit its channel), then one last HUP restores the configured count
 	// whatever the storm did.
 	for quiet := 0; quiet < 5; {
-		before := len(m.events("signal_received"))
+		before := len(m.Events("signal_received"))
 		time.Sleep(100 * time.Millisecond)
-		if len(m.events("signal_received")) == before {
+		if len(m.Events("signal_received")) == before {
 			quiet++
 		} else {
 			quiet = 0
 		}
 	}
-	gens := len(m.events("generation_started"))
-	m.signal(syscall.SIGHUP)
-	m.waitEvents("generation_started", gens+1, 10*time.Second, nil)
-	m.waitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
-		live := liveWorkers(logs)
+	gens := len(m.Events("generation_started"))
+	m.Signal(syscall.SIGHUP)
+	m.WaitEvents("generation_started", gens+1, 10*time.Second, nil)
+	m.WaitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
+		live := pmuxtest.LiveWorkers(logs)
 		gen := 0
 		for _, e := range logs {
 			if e["event"] == "generation_started" {
-				gen = intField(e, "gen")
+				gen = pmuxtest.IntField(e, "gen")
 			}
 		}
 		if len(live) != targetFromLog(logs, 3) || anyStopping(logs, live) {
 			return false
 		}
 		for _, e := range live {
-			if intField(e, "gen") != gen {
+			if pmuxtest.IntField(e, "gen") != gen {
 				return false
 			}
 		}
 		return true
 	})
-	if n := targetFromLog(m.snapshot(), 3); n != 3 {
+	if n := targetFromLog(m.Snapshot(), 3); n != 3 {
 		t.Errorf("target %d after the last HUP, want the configured 3", n)
 	}
-	handled := len(m.events("signal_received"))
+	handled := len(m.Events("signal_received"))
 	t.Logf("10000 signals sent in %v; the master handled %d (the kernel coalesces pending signals, os/signal drops what its channel cannot hold)", sent.Round(time.Millisecond), handled)
 	if z := zombies(t, pid); len(z) != 0 {
 		t.Errorf("zombies left: %v", z)
-		for _, e := range m.snapshot() {
+		for _, e := range m.Snapshot() {
 			for _, zp := range z {
-				if intField(e, "pid") == zp {
+				if pmuxtest.IntField(e, "pid") == zp {
 					t.Logf("zombie %d in the log: %v", zp, e)
 				}
 			}
@@ -967,9 +952,9 @@ func TestFaultTenThousandSignals(t *testing.T) {
 	if fds != fdsBefore {
 		t.Errorf("master holds %d descriptors after the storm, %d before", fds, fdsBefore)
 	}
-	reportsFrom(t, newClient("tcp", m.addr()), 3)
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(30 * time.Second); code != 0 {
+	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 3)
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(30 * time.Second); code != 0 {
 		t.Errorf("exit %d after QUIT, want 0", code)
 	}
 }

@@ -28,10 +28,10 @@ func TestLoopWatchdogWithAnyReadiness(t *testing.T) {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			const period = 500 * time.Millisecond
-			m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", mode, "--watchdog", period.String(),
+			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--ready", mode, "--watchdog", period.String(),
 				"-b", "127.0.0.1:0", "--env", "WORKER_WATCHDOG=1", "--worker-output", "inherit", "--", pmuxtest.Worker())
-			pid := intField(m.readyWorkers(1)[0], "pid")
-			r := getReport(t, newClient("tcp", m.addr()))
+			pid := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
+			r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 			if r.Pid != pid {
 				t.Fatalf("report from %d, want the ready worker %d", r.Pid, pid)
 			}
@@ -40,12 +40,12 @@ func TestLoopWatchdogWithAnyReadiness(t *testing.T) {
 			}
 			// Four periods of pings: the worker stays.
 			time.Sleep(4 * period)
-			if n := len(m.events("worker_watchdog_timeout")); n != 0 || !alive(pid) {
-				t.Fatalf("a pinging worker was killed; log:\n%s", m.dump())
+			if n := len(m.Events("worker_watchdog_timeout")); n != 0 || !pmuxtest.Alive(pid) {
+				t.Fatalf("a pinging worker was killed; log:\n%s", m.Dump())
 			}
 			began := time.Now()
-			m.stopWorkerForTheWatchdog(pid)
-			m.readyWorkers(2)
+			m.StopWorkerForTheWatchdog(pid)
+			m.ReadyWorkers(2)
 			t.Logf("--ready %s: stopped worker killed and replaced after %v (period %v)", mode, time.Since(began).Round(time.Millisecond), period)
 		})
 	}
@@ -56,26 +56,14 @@ func TestLoopWatchdogWithAnyReadiness(t *testing.T) {
 func TestLoopWatchdogKillsAWorkerThatNeverPings(t *testing.T) {
 	t.Parallel()
 	const period = 500 * time.Millisecond
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "--watchdog", period.String(), "-b", "127.0.0.1:0", "--worker-output", "inherit",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--watchdog", period.String(), "-b", "127.0.0.1:0", "--worker-output", "inherit",
 		"--", "sleep", "1000")
-	first := m.readyWorkers(1)[0]
-	pid := intField(first, "pid")
+	first := m.ReadyWorkers(1)[0]
+	pid := pmuxtest.IntField(first, "pid")
 	began := time.Now()
-	m.waitEvents("worker_watchdog_timeout", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == pid })
+	m.WaitEvents("worker_watchdog_timeout", 1, 10*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "pid") == pid })
 	t.Logf("silent worker killed %v after it was ready (period %v)", time.Since(began).Round(time.Millisecond), period)
-	m.waitEvents("worker_spawned", 2, 10*time.Second, nil)
-}
-
-// stopWorkerForTheWatchdog SIGSTOPs a worker and waits until the watchdog
-// has killed it.
-func (m *master) stopWorkerForTheWatchdog(pid int) {
-	m.t.Helper()
-	syscall.Kill(pid, syscall.SIGSTOP)
-	m.waitEvents("worker_watchdog_timeout", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == pid })
-	exited := m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == pid })[0]
-	if exited["status"] != "signal KILL" {
-		m.t.Errorf("stopped worker exited with %v, want signal KILL", exited["status"])
-	}
+	m.WaitEvents("worker_spawned", 2, 10*time.Second, nil)
 }
 
 // fakeSystemd is a supervisor's notify socket that records who sent each
@@ -166,19 +154,19 @@ func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
 	sd := newFakeSystemd(t)
 	bin := filepath.Join(t.TempDir(), "pmux")
 	copyFile(t, pmuxtest.Pmux(), bin)
-	m := startMasterAt(t, bin, startOpts{env: []string{"NOTIFY_SOCKET=" + sd.path}}, "run", "-w", "1", "--ready", "notify",
+	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + sd.path}}, "run", "-w", "1", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	sd.await(m.pid(), "READY=1")
-	m.signal(syscall.SIGUSR2)
-	child := intField(m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); waitGone(t, child, 20*time.Second) })
+	sd.await(m.Pid(), "READY=1")
+	m.Signal(syscall.SIGUSR2)
+	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
 	// Sent while the old master is still the main pid: systemd drops it.
 	sd.await(child, "READY=1")
-	m.signal(syscall.SIGQUIT)
-	if got := sd.await(m.pid(), "MAINPID="); got != "MAINPID="+strconv.Itoa(child) {
+	m.Signal(syscall.SIGQUIT)
+	if got := sd.await(m.Pid(), "MAINPID="); got != "MAINPID="+strconv.Itoa(child) {
 		t.Errorf("old master's hand-over %q, want MAINPID=%d", got, child)
 	}
-	m.wait(30 * time.Second)
+	m.Wait(30 * time.Second)
 	// What the new master says now, systemd accepts.
 	again := sd.await(child, "READY=1")
 	if !strings.Contains(again, "STATUS=") {
@@ -187,7 +175,7 @@ func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
 	var after []string
 	handedOver := false
 	for _, st := range sd.seen {
-		if st.pid == m.pid() && strings.HasPrefix(st.state, "MAINPID=") {
+		if st.pid == m.Pid() && strings.HasPrefix(st.state, "MAINPID=") {
 			handedOver = true
 		} else if handedOver && st.pid == child {
 			after = append(after, strings.ReplaceAll(st.state, "\n", " "))
@@ -208,9 +196,9 @@ func TestLoopStalledSupervisorNeverStallsTheMaster(t *testing.T) {
 	}
 	defer conn.Close() // never read
 	// WATCHDOG_USEC of 20 ms: the master pings every 10 ms.
-	m := startMaster(t, startOpts{env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=20000"}},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=20000"}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	m.readyWorkers(1)
+	m.ReadyWorkers(1)
 	// The queue is full once a datagram of ours cannot get in either.
 	probe, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: path, Net: "unixgram"})
 	if err != nil {
@@ -227,18 +215,18 @@ func TestLoopStalledSupervisorNeverStallsTheMaster(t *testing.T) {
 		}
 	}
 	began := time.Now()
-	m.signal(syscall.SIGTTIN)
-	m.waitEvents("pool_scaled", 1, 10*time.Second, nil)
-	m.readyWorkers(2)
+	m.Signal(syscall.SIGTTIN)
+	m.WaitEvents("pool_scaled", 1, 10*time.Second, nil)
+	m.ReadyWorkers(2)
 	// A reload brings the count back to the configured one.
-	m.signal(syscall.SIGHUP)
-	m.waitEvents("worker_ready", 1, 20*time.Second, func(e map[string]any) bool { return intField(e, "gen") == 2 })
+	m.Signal(syscall.SIGHUP)
+	m.WaitEvents("worker_ready", 1, 20*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "gen") == 2 })
 	t.Logf("TTIN and HUP handled in %v with the supervisor's queue full", time.Since(began).Round(time.Millisecond))
 	began = time.Now()
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(30 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(30 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	t.Logf("master exited %v after QUIT with the supervisor's queue full", time.Since(began).Round(time.Millisecond))
-	m.waitEvents("supervisor_notify_dropped", 1, time.Second, nil)
+	m.WaitEvents("supervisor_notify_dropped", 1, time.Second, nil)
 }

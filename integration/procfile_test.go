@@ -22,9 +22,9 @@ jobs: echo "tick from $PMUX_WORKER port $PORT greeting $GREETING"; exec sleep 10
 `, pmuxtest.Worker())), 0o644)
 	env := filepath.Join(dir, "app.env")
 	os.WriteFile(env, []byte("GREETING=hello\n"), 0o644)
-	m := startMaster(t, startOpts{}, "start", "-f", procfile, "-e", env, "-m", "web=2,jobs=1", "-p", "6000", "-b", "127.0.0.1:0")
-	m.readyWorkers(3)
-	reports := reportsFrom(t, newClient("tcp", m.addr()), 2)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "start", "-f", procfile, "-e", env, "-m", "web=2,jobs=1", "-p", "6000", "-b", "127.0.0.1:0")
+	m.ReadyWorkers(3)
+	reports := pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2)
 	for _, r := range reports {
 		if r.Env["GREETING"] != "hello" || r.Env["LISTEN_PID"] != fmt.Sprint(r.Pid) {
 			t.Errorf("web worker env GREETING=%q LISTEN_PID=%q pid %d", r.Env["GREETING"], r.Env["LISTEN_PID"], r.Pid)
@@ -32,8 +32,8 @@ jobs: echo "tick from $PMUX_WORKER port $PORT greeting $GREETING"; exec sleep 10
 	}
 	// Output is tagged foreman-style; jobs got the next type's port.
 	want := regexp.MustCompile(`^jobs\.1\s* \| tick from 0 port 6100 greeting hello$`)
-	m.waitFor("the jobs line", 10*time.Second, func([]map[string]any) bool {
-		for _, l := range m.out {
+	m.WaitOutput("the jobs line", 10*time.Second, func(out []string) bool {
+		for _, l := range out {
 			if want.MatchString(l) {
 				return true
 			}
@@ -41,11 +41,11 @@ jobs: echo "tick from $PMUX_WORKER port $PORT greeting $GREETING"; exec sleep 10
 		return false
 	})
 	// Ctrl-C: a graceful stop.
-	m.signal(syscall.SIGINT)
-	if code := m.wait(30 * time.Second); code != 0 {
+	m.Signal(syscall.SIGINT)
+	if code := m.Wait(30 * time.Second); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
-	for _, e := range m.events("worker_stopping") {
+	for _, e := range m.Events("worker_stopping") {
 		if e["signal"] != "TERM" {
 			t.Errorf("Ctrl-C sent %v to a worker, want TERM (graceful)", e["signal"])
 		}
@@ -56,23 +56,23 @@ func TestProcfileSecondInterruptHurries(t *testing.T) {
 	dir := t.TempDir()
 	procfile := filepath.Join(dir, "Procfile")
 	os.WriteFile(procfile, []byte("stubborn: trap '' TERM; echo trapped; exec sleep 1000\n"), 0o644)
-	m := startMaster(t, startOpts{}, "start", "-f", procfile, "--graceful-timeout", "60s")
-	m.readyWorkers(1)
-	m.waitFor("the shell to set its trap", 10*time.Second, func([]map[string]any) bool {
-		for _, l := range m.out {
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "start", "-f", procfile, "--graceful-timeout", "60s")
+	m.ReadyWorkers(1)
+	m.WaitOutput("the shell to set its trap", 10*time.Second, func(out []string) bool {
+		for _, l := range out {
 			if strings.HasSuffix(l, "| trapped") {
 				return true
 			}
 		}
 		return false
 	})
-	m.signal(syscall.SIGINT)
-	m.waitEvents("worker_stopping", 1, 10*time.Second, nil)
-	m.signal(syscall.SIGINT)
-	if code := m.wait(20 * time.Second); code != 0 {
+	m.Signal(syscall.SIGINT)
+	m.WaitEvents("worker_stopping", 1, 10*time.Second, nil)
+	m.Signal(syscall.SIGINT)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
-	stops := m.events("worker_stopping")
+	stops := m.Events("worker_stopping")
 	if len(stops) != 2 || stops[1]["signal"] != "INT" {
 		t.Errorf("stops %v, want TERM then INT", stops)
 	}

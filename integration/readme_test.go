@@ -161,7 +161,7 @@ func lacks(t *testing.T, name string) bool {
 
 // readmeServer is a master started by a README line.
 type readmeServer struct {
-	m       *master
+	m       *pmuxtest.Master
 	line    string
 	workers int
 	leaves  []string // the pidfile and socket files it must remove
@@ -215,8 +215,8 @@ func TestREADMECommands(t *testing.T) {
 		if cur == nil {
 			return
 		}
-		syscall.Kill(-cur.m.pid(), syscall.SIGINT)
-		code := cur.m.wait(60 * time.Second)
+		syscall.Kill(-cur.m.Pid(), syscall.SIGINT)
+		code := cur.m.Wait(60 * time.Second)
 		// make dies of the INT itself once pmux has stopped; pmux exits 0.
 		if strings.HasPrefix(cur.line, "bin/pmux") && code != 0 {
 			t.Errorf("%s: exit %d after Ctrl-C, want 0", cur.line, code)
@@ -288,9 +288,9 @@ func startReadmeServer(t *testing.T, clone string, env []string, line, cmd strin
 	if strings.HasPrefix(cmd, "make run") {
 		s.workers = 4
 	}
-	s.m = startMasterAt(t, "sh", startOpts{env: env, wrap: inDir(clone)}, "-c", "exec "+cmd)
+	s.m = pmuxtest.StartMasterAt(t, "sh", pmuxtest.Opts{Env: env, Wrap: inDir(clone)}, "-c", "exec "+cmd)
 	// make run builds first.
-	for _, e := range s.m.waitEvents("listening", binds, 3*time.Minute, nil) {
+	for _, e := range s.m.WaitEvents("listening", binds, 3*time.Minute, nil) {
 		network, addr := "tcp", fmt.Sprint(e["addr"])
 		if strings.HasPrefix(fmt.Sprint(e["bind"]), "unix:") {
 			network = "unix"
@@ -298,7 +298,7 @@ func startReadmeServer(t *testing.T, clone string, env []string, line, cmd strin
 				addr = filepath.Join(clone, addr)
 			}
 		}
-		c := newClient(network, addr)
+		c := pmuxtest.NewClient(network, addr)
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			h, err := getHello(c)
@@ -307,7 +307,7 @@ func startReadmeServer(t *testing.T, clone string, env []string, line, cmd strin
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: %s %s does not answer: %v\n%s", line, network, addr, err, s.m.dump())
+				t.Fatalf("%s: %s %s does not answer: %v\n%s", line, network, addr, err, s.m.Dump())
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -354,9 +354,9 @@ func checkReadmeLine(t *testing.T, line, out, clone, stage, home, gobin string, 
 		if cur == nil {
 			t.Fatalf("%s: no master runs", line)
 		}
-		cur.m.waitEvents("worker_ready", cur.workers, 60*time.Second, genIs(2))
+		cur.m.WaitEvents("worker_ready", cur.workers, 60*time.Second, pmuxtest.GenIs(2))
 	case strings.Contains(line, " status "):
-		if cur == nil || !strings.HasPrefix(out, fmt.Sprintf("pmux %d: running", cur.m.pid())) {
+		if cur == nil || !strings.HasPrefix(out, fmt.Sprintf("pmux %d: running", cur.m.Pid())) {
 			t.Errorf("%s: %q, want the running master's status", line, out)
 		}
 	}

@@ -20,12 +20,12 @@ import (
 )
 
 func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
-	m := startMaster(t, startOpts{env: []string{"PMUX_SECRET_SETTING=1", "LISTEN_FDNAMES=stale"}},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"PMUX_SECRET_SETTING=1", "LISTEN_FDNAMES=stale"}},
 		"run", "-w", "2", "-b", "127.0.0.1:0?name=http", "--", pmuxtest.Worker())
-	addr := m.addr()
+	addr := m.Addr()
 	_, port, _ := net.SplitHostPort(addr)
-	c := newClient("tcp", addr)
-	reports := reportsFrom(t, c, 2)
+	c := pmuxtest.NewClient("tcp", addr)
+	reports := pmuxtest.ReportsFrom(t, c, 2)
 	slots := map[string]bool{}
 	for pid, r := range reports {
 		env := r.Env
@@ -34,7 +34,7 @@ func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
 		}
 		want := map[string]string{
 			"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http", "PMUX_GENERATION": "1",
-			"PMUX_MASTER_PID": strconv.Itoa(m.pid()), "PORT": port,
+			"PMUX_MASTER_PID": strconv.Itoa(m.Pid()), "PORT": port,
 		}
 		for k, v := range want {
 			if env[k] != v {
@@ -58,8 +58,8 @@ func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
 				t.Errorf("worker %d: fd %d (%s) leaked from the master", pid, fd, what)
 			}
 		}
-		if r.Ppid != m.pid() {
-			t.Errorf("worker %d: parent %d, want the master %d", pid, r.Ppid, m.pid())
+		if r.Ppid != m.Pid() {
+			t.Errorf("worker %d: parent %d, want the master %d", pid, r.Ppid, m.Pid())
 		}
 		if pgid, _ := syscall.Getpgid(pid); pgid != pid {
 			t.Errorf("worker %d: process group %d, want its own", pid, pgid)
@@ -68,8 +68,8 @@ func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
 	if !slots["0"] || !slots["1"] {
 		t.Errorf("slots %v, want 0 and 1", slots)
 	}
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(20 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit code %d after QUIT, want 0", code)
 	}
 }
@@ -77,9 +77,9 @@ func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
 // A shell's `&` starts pmux with INT and QUIT ignored; Go keeps an ignored
 // disposition across exec, so a worker would inherit it without the shim.
 func TestWorkerSignalStateIsDefaultEvenWhenMasterIgnoresSignals(t *testing.T) {
-	m := startMaster(t, startOpts{wrap: []string{"sh", "-c", `trap "" INT QUIT HUP; exec "$0" "$@"`}},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: []string{"sh", "-c", `trap "" INT QUIT HUP; exec "$0" "$@"`}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--", "sleep", "1000")
-	pid := intField(m.readyWorkers(1)[0], "pid")
+	pid := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
 	// Ready at exec means the shim's exec: look once sleep itself runs.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, "/sleep") {
@@ -138,8 +138,8 @@ func TestWorkerSignalStateIsDefaultEvenWhenMasterIgnoresSignals(t *testing.T) {
 	}
 	// INT is ignored by the wrapper's trap, so stop through QUIT's graceful
 	// path would be ignored too: TERM is the unicorn profile's quick stop.
-	m.signal(syscall.SIGTERM)
-	if code := m.wait(20 * time.Second); code != 0 {
+	m.Signal(syscall.SIGTERM)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
 }
@@ -155,8 +155,8 @@ func TestUnixSocketModeStaleAndLive(t *testing.T) {
 	stale.(*net.UnixListener).SetUnlinkOnClose(false)
 	stale.Close()
 
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "unix:"+path+"?mode=0660", "--", pmuxtest.Worker())
-	m.readyWorkers(2)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "unix:"+path+"?mode=0660", "--", pmuxtest.Worker())
+	m.ReadyWorkers(2)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestUnixSocketModeStaleAndLive(t *testing.T) {
 	if fi.Mode().Perm() != 0o660 || fi.Mode()&os.ModeSocket == 0 {
 		t.Errorf("socket mode %v, want a 0660 socket", fi.Mode())
 	}
-	r := getReport(t, newClient("unix", path))
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("unix", path))
 	if r.Env["PORT"] != "" {
 		t.Errorf("PORT=%q for a unix-only pool, want unset", r.Env["PORT"])
 	}
@@ -178,8 +178,8 @@ func TestUnixSocketModeStaleAndLive(t *testing.T) {
 		t.Errorf("the refused master removed the live socket: %v", err)
 	}
 
-	m.signal(syscall.SIGQUIT)
-	m.wait(20 * time.Second)
+	m.Signal(syscall.SIGQUIT)
+	m.Wait(20 * time.Second)
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("socket file left behind after stop: %v", err)
 	}
@@ -196,10 +196,10 @@ func TestAdoptsInheritedFD(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	m := startMaster(t, startOpts{extraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "fd://3", "--", pmuxtest.Worker())
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{ExtraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "fd://3", "--", pmuxtest.Worker())
 	f.Close()
-	m.readyWorkers(2)
-	reportsFrom(t, newClient("tcp", addr), 2)
+	m.ReadyWorkers(2)
+	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", addr), 2)
 }
 
 func TestAdoptsSystemdSockets(t *testing.T) {
@@ -215,36 +215,36 @@ func TestAdoptsSystemdSockets(t *testing.T) {
 	ln.Close()
 	// $$ is the shell's pid, which exec hands on to pmux, as systemd does.
 	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@"`}
-	m := startMaster(t, startOpts{wrap: wrap, extraFiles: []*os.File{f}}, "run", "-w", "1", "-b", "systemd:web", "--", pmuxtest.Worker())
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}}, "run", "-w", "1", "-b", "systemd:web", "--", pmuxtest.Worker())
 	f.Close()
-	r := getReport(t, newClient("tcp", addr))
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", addr))
 	if r.Env["LISTEN_FDNAMES"] != "web" || r.Env["LISTEN_PID"] != strconv.Itoa(r.Pid) {
 		t.Errorf("worker env LISTEN_FDNAMES=%q LISTEN_PID=%q", r.Env["LISTEN_FDNAMES"], r.Env["LISTEN_PID"])
 	}
-	m.signal(syscall.SIGQUIT)
-	m.wait(20 * time.Second)
+	m.Signal(syscall.SIGQUIT)
+	m.Wait(20 * time.Second)
 }
 
 func TestCrashedWorkerIsReplacedInItsSlot(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-	ready := m.readyWorkers(2)
-	victim := intField(ready[0], "pid")
-	slot := intField(ready[0], "slot")
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	ready := m.ReadyWorkers(2)
+	victim := pmuxtest.IntField(ready[0], "pid")
+	slot := pmuxtest.IntField(ready[0], "slot")
 	syscall.Kill(victim, syscall.SIGKILL)
-	exited := m.waitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "pid") == victim })[0]
+	exited := m.WaitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "pid") == victim })[0]
 	if exited["status"] != "signal KILL" {
 		t.Errorf("exit status %v, want signal KILL", exited["status"])
 	}
-	again := m.waitEvents("worker_ready", 3, 10*time.Second, nil)[2]
-	if intField(again, "slot") != slot {
-		t.Errorf("replacement in slot %d, want %d", intField(again, "slot"), slot)
+	again := m.WaitEvents("worker_ready", 3, 10*time.Second, nil)[2]
+	if pmuxtest.IntField(again, "slot") != slot {
+		t.Errorf("replacement in slot %d, want %d", pmuxtest.IntField(again, "slot"), slot)
 	}
-	reportsFrom(t, newClient("tcp", m.addr()), 2)
+	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2)
 }
 
 func TestCrashLoopBacksOff(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_CRASH=1", "--", pmuxtest.Worker())
-	exits := m.waitEvents("worker_exited", 5, 20*time.Second, nil)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_CRASH=1", "--", pmuxtest.Worker())
+	exits := m.WaitEvents("worker_exited", 5, 20*time.Second, nil)
 	var delays []float64
 	for _, e := range exits[:5] {
 		if e["status"] != "exit 3" {
@@ -260,20 +260,20 @@ func TestCrashLoopBacksOff(t *testing.T) {
 }
 
 func TestMasterKilledTakesWorkersWithIt(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "4", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-	ready := m.readyWorkers(4)
-	m.signal(syscall.SIGKILL)
-	m.wait(5 * time.Second)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "4", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	ready := m.ReadyWorkers(4)
+	m.Signal(syscall.SIGKILL)
+	m.Wait(5 * time.Second)
 	for _, e := range ready {
-		waitGone(t, intField(e, "pid"), 5*time.Second)
+		pmuxtest.WaitGone(t, pmuxtest.IntField(e, "pid"), 5*time.Second)
 	}
 }
 
 // inflightSleep sends the test worker a request that takes ms, returns
 // once the worker has it, and delivers its outcome on the channel.
-func inflightSleep(t *testing.T, m *master, ms int) <-chan error {
+func inflightSleep(t *testing.T, m *pmuxtest.Master, ms int) <-chan error {
 	t.Helper()
-	c := newClient("tcp", m.addr())
+	c := pmuxtest.NewClient("tcp", m.Addr())
 	result := make(chan error, 1)
 	go func() {
 		resp, err := c.Get(fmt.Sprintf("http://pmux/sleep?ms=%d", ms))
@@ -286,8 +286,8 @@ func inflightSleep(t *testing.T, m *master, ms int) <-chan error {
 		}
 		result <- err
 	}()
-	m.waitFor("the request to reach the worker", 10*time.Second, func([]map[string]any) bool {
-		for _, l := range m.out {
+	m.WaitOutput("the request to reach the worker", 10*time.Second, func(out []string) bool {
+		for _, l := range out {
 			if strings.Contains(l, fmt.Sprintf("sleeping %d ms", ms)) {
 				return true
 			}
@@ -299,17 +299,17 @@ func inflightSleep(t *testing.T, m *master, ms int) <-chan error {
 
 func TestQuitWaitsForInflightRequests(t *testing.T) {
 	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
-	m.readyWorkers(1)
-	if data, err := os.ReadFile(pidPath); err != nil || string(data) != strconv.Itoa(m.pid())+"\n" {
-		t.Fatalf("pidfile %q (%v), want %d", data, err, m.pid())
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	m.ReadyWorkers(1)
+	if data, err := os.ReadFile(pidPath); err != nil || string(data) != strconv.Itoa(m.Pid())+"\n" {
+		t.Fatalf("pidfile %q (%v), want %d", data, err, m.Pid())
 	}
 	result := inflightSleep(t, m, 1500)
-	m.signal(syscall.SIGQUIT)
+	m.Signal(syscall.SIGQUIT)
 	if err := <-result; err != nil {
 		t.Errorf("in-flight request failed during graceful stop: %v", err)
 	}
-	if code := m.wait(20 * time.Second); code != 0 {
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
 	if _, err := os.Stat(pidPath); !os.IsNotExist(err) {
@@ -318,28 +318,28 @@ func TestQuitWaitsForInflightRequests(t *testing.T) {
 }
 
 func TestGracefulStopKillsAfterTimeout(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--graceful-timeout", "300ms",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--graceful-timeout", "300ms",
 		"--env", "WORKER_IGNORE_TERM=1", "--", pmuxtest.Worker())
-	getReport(t, newClient("tcp", m.addr())) // serving, so its TERM handling is in place
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(20 * time.Second); code != 0 {
+	pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr())) // serving, so its TERM handling is in place
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit code %d, want 0", code)
 	}
-	if len(m.events("worker_kill")) != 1 {
-		t.Errorf("want one worker_kill event; log:\n%s", m.dump())
+	if len(m.Events("worker_kill")) != 1 {
+		t.Errorf("want one worker_kill event; log:\n%s", m.Dump())
 	}
 }
 
 func TestQuickStopSignals(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-			m.readyWorkers(2)
-			m.signal(sig)
-			if code := m.wait(20 * time.Second); code != 0 {
+			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+			m.ReadyWorkers(2)
+			m.Signal(sig)
+			if code := m.Wait(20 * time.Second); code != 0 {
 				t.Errorf("exit code %d, want 0", code)
 			}
-			for _, e := range m.events("worker_stopping") {
+			for _, e := range m.Events("worker_stopping") {
 				if e["signal"] != "INT" {
 					t.Errorf("worker got %v on a quick stop, want INT", e["signal"])
 				}
@@ -350,13 +350,13 @@ func TestQuickStopSignals(t *testing.T) {
 
 func TestPidfileHeldByLiveMasterRefusesStart(t *testing.T) {
 	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
-	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
-	m.readyWorkers(1)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	m.ReadyWorkers(1)
 	out, code := runPmux(t, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
-	if code != 1 || !strings.Contains(out, strconv.Itoa(m.pid())) {
-		t.Errorf("exit %d, output %q; want exit 1 naming pid %d", code, out, m.pid())
+	if code != 1 || !strings.Contains(out, strconv.Itoa(m.Pid())) {
+		t.Errorf("exit %d, output %q; want exit 1 naming pid %d", code, out, m.Pid())
 	}
-	if data, _ := os.ReadFile(pidPath); string(data) != strconv.Itoa(m.pid())+"\n" {
+	if data, _ := os.ReadFile(pidPath); string(data) != strconv.Itoa(m.Pid())+"\n" {
 		t.Errorf("pidfile now %q, want it untouched", data)
 	}
 }
@@ -368,10 +368,10 @@ func TestStalePidfileIsReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(pidPath, []byte(strconv.Itoa(dead.Process.Pid)+"\n"), 0o644)
-	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
-	m.waitEvents("pidfile_stale", 1, 10*time.Second, nil)
-	m.readyWorkers(1)
-	if data, _ := os.ReadFile(pidPath); string(data) != strconv.Itoa(m.pid())+"\n" {
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	m.WaitEvents("pidfile_stale", 1, 10*time.Second, nil)
+	m.ReadyWorkers(1)
+	if data, _ := os.ReadFile(pidPath); string(data) != strconv.Itoa(m.Pid())+"\n" {
 		t.Errorf("pidfile %q, want our pid", data)
 	}
 }
@@ -520,20 +520,20 @@ func TestCommandOutOfTheWorkersUsersReach(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "pmux.toml")
 		pool := "[[pool]]\nname = \"web\"\ncommand = [%q]\nworkers = 2\nuser = \"nobody\"\nbind = [\"tcp://127.0.0.1:0\"]\n"
 		writeConfig(t, path, fmt.Sprintf(pool, pmuxtest.Worker()))
-		m := startMaster(t, startOpts{}, "run", "-c", path)
-		workers := pidsOf(m.readyWorkers(2))
+		m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path)
+		workers := pmuxtest.PidsOf(m.ReadyWorkers(2))
 		writeConfig(t, path, fmt.Sprintf(pool, private))
-		m.signal(syscall.SIGHUP)
-		failed := m.waitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
+		m.Signal(syscall.SIGHUP)
+		failed := m.WaitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
 		if msg := fmt.Sprint(failed["error"]); !strings.Contains(msg, "command "+private+": permission denied") {
 			t.Errorf("reload refused with %q, want the command named and permission denied", msg)
 		}
-		if n := len(m.events("generation_started")); n != 0 {
+		if n := len(m.Events("generation_started")); n != 0 {
 			t.Errorf("%d generations started from a command nobody cannot run", n)
 		}
-		reportsFrom(t, newClient("tcp", m.addr()), 2)
+		pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2)
 		for _, pid := range workers {
-			if !alive(pid) {
+			if !pmuxtest.Alive(pid) {
 				t.Errorf("worker %d stopped after a refused reload", pid)
 			}
 		}
@@ -564,9 +564,9 @@ func TestEnvChdirAndEnvFile(t *testing.T) {
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "app.env")
 	os.WriteFile(envFile, []byte("# settings\nFROM_FILE=file\nexport BOTH=file\n"), 0o644)
-	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "--env-file", envFile,
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-b", "127.0.0.1:0", "--env-file", envFile,
 		"--env", "BOTH=flag", "--env", "FROM_FLAG=flag", "--chdir", dir, "--", pmuxtest.Worker())
-	r := getReport(t, newClient("tcp", m.addr()))
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 	for k, v := range map[string]string{"FROM_FILE": "file", "BOTH": "flag", "FROM_FLAG": "flag"} {
 		if r.Env[k] != v {
 			t.Errorf("%s=%q, want %q", k, r.Env[k], v)
@@ -579,8 +579,8 @@ func TestEnvChdirAndEnvFile(t *testing.T) {
 
 func TestSubreaperReapsOrphans(t *testing.T) {
 	// The subshell starts a sleep and exits, orphaning it to pmux.
-	m := startMaster(t, startOpts{}, "run", "-b", "127.0.0.1:0", "--", "sh", "-c", "(sleep 0.2 &); exec sleep 1000")
-	e := m.waitEvents("orphan_reaped", 1, 10*time.Second, nil)[0]
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-b", "127.0.0.1:0", "--", "sh", "-c", "(sleep 0.2 &); exec sleep 1000")
+	e := m.WaitEvents("orphan_reaped", 1, 10*time.Second, nil)[0]
 	if e["status"] != "exit 0" {
 		t.Errorf("orphan status %v, want exit 0", e["status"])
 	}
@@ -588,23 +588,13 @@ func TestSubreaperReapsOrphans(t *testing.T) {
 
 func TestWorkerOutputIsPrefixedWholeLines(t *testing.T) {
 	const lines = 20000
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0",
 		"--env", "WORKER_OUTPUT_LINES="+strconv.Itoa(lines), "--", pmuxtest.Worker())
-	ready := m.readyWorkers(2)
+	ready := m.ReadyWorkers(2)
 	line := regexp.MustCompile(`^web\.(\d) (\d+) \| line (\d+) of 20000 from (\d+) (x*)$`)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		m.mu.Lock()
-		n := len(m.out)
-		m.mu.Unlock()
-		if n >= 2*lines || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	m.mu.Lock()
-	out := slices.Clone(m.out)
-	m.mu.Unlock()
+	// Short of them all, the counts below say what is missing.
+	m.Watch(30*time.Second, 0, func(_ []map[string]any, out []string) bool { return len(out) >= 2*lines })
+	out := m.Output()
 	counts := map[string]int{}
 	for _, l := range out {
 		mm := line.FindStringSubmatch(l)
@@ -618,7 +608,7 @@ func TestWorkerOutputIsPrefixedWholeLines(t *testing.T) {
 		counts[mm[2]]++
 	}
 	for _, e := range ready {
-		if got := counts[strconv.Itoa(intField(e, "pid"))]; got != lines {
+		if got := counts[strconv.Itoa(pmuxtest.IntField(e, "pid"))]; got != lines {
 			t.Errorf("worker %v: %d lines, want %d", e["pid"], got, lines)
 		}
 	}

@@ -49,23 +49,23 @@ func TestEverySignalOfEveryProfile(t *testing.T) {
 	for profile, actions := range table {
 		t.Run(profile, func(t *testing.T) {
 			t.Parallel()
-			m := startMaster(t, startOpts{}, "run", "-w", "2", "--signals", profile, "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-			m.readyWorkers(2)
+			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "--signals", profile, "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+			m.ReadyWorkers(2)
 			for _, sig := range order {
 				want, ok := actions[sig]
 				if !ok {
 					continue
 				}
 				eff, hasEffect := effects[want]
-				effectsBefore := len(filterEvents(m.events(eff.event), eff.match))
-				before := len(m.events("signal_received"))
-				m.signal(sig)
-				got := m.waitEvents("signal_received", before+1, 10*time.Second, nil)[before]
+				effectsBefore := len(filterEvents(m.Events(eff.event), eff.match))
+				before := len(m.Events("signal_received"))
+				m.Signal(sig)
+				got := m.WaitEvents("signal_received", before+1, 10*time.Second, nil)[before]
 				if got["signal"] != sigName(sig) || got["action"] != want {
 					t.Errorf("%v: logged %v/%v, want action %s", sig, got["signal"], got["action"], want)
 				}
 				if hasEffect {
-					m.waitEvents(eff.event, effectsBefore+1, 10*time.Second, eff.match)
+					m.WaitEvents(eff.event, effectsBefore+1, 10*time.Second, eff.match)
 				}
 				// Let a replacement settle before the next signal.
 				waitSettled(t, m)
@@ -90,24 +90,10 @@ func filterEvents(events []map[string]any, match func(map[string]any) bool) []ma
 	return out
 }
 
-// liveWorkers replays the log: spawned minus exited.
-func liveWorkers(logs []map[string]any) map[int]map[string]any {
-	live := map[int]map[string]any{}
-	for _, e := range logs {
-		switch e["event"] {
-		case "worker_spawned":
-			live[intField(e, "pid")] = e
-		case "worker_exited":
-			delete(live, intField(e, "pid"))
-		}
-	}
-	return live
-}
-
 // anyStopping reports whether a live worker has been asked to stop.
 func anyStopping(logs []map[string]any, live map[int]map[string]any) bool {
 	for _, e := range logs {
-		if e["event"] == "worker_stopping" && live[intField(e, "pid")] != nil {
+		if e["event"] == "worker_stopping" && live[pmuxtest.IntField(e, "pid")] != nil {
 			return true
 		}
 	}
@@ -120,7 +106,7 @@ func targetFromLog(logs []map[string]any, initial int) int {
 	for _, e := range logs {
 		switch e["event"] {
 		case "pool_scaled", "generation_started":
-			n = intField(e, "workers")
+			n = pmuxtest.IntField(e, "workers")
 		}
 	}
 	return n
@@ -128,14 +114,14 @@ func targetFromLog(logs []map[string]any, initial int) int {
 
 // waitSettled waits until the live workers are exactly the target, all of
 // the newest generation and ready.
-func waitSettled(t *testing.T, m *master) {
+func waitSettled(t *testing.T, m *pmuxtest.Master) {
 	t.Helper()
-	m.waitFor("workers to settle", 20*time.Second, func(logs []map[string]any) bool {
-		live := liveWorkers(logs)
+	m.WaitFor("workers to settle", 20*time.Second, func(logs []map[string]any) bool {
+		live := pmuxtest.LiveWorkers(logs)
 		gen := 1
 		for _, e := range logs {
 			if e["event"] == "generation_started" {
-				gen = intField(e, "gen")
+				gen = pmuxtest.IntField(e, "gen")
 			}
 		}
 		stopWorkers := false
@@ -154,11 +140,11 @@ func waitSettled(t *testing.T, m *master) {
 		readyPids := map[int]bool{}
 		for _, e := range logs {
 			if e["event"] == "worker_ready" {
-				readyPids[intField(e, "pid")] = true
+				readyPids[pmuxtest.IntField(e, "pid")] = true
 			}
 		}
 		for pid, e := range live {
-			if intField(e, "gen") != gen || !readyPids[pid] {
+			if pmuxtest.IntField(e, "gen") != gen || !readyPids[pid] {
 				return false
 			}
 		}
@@ -180,13 +166,13 @@ func TestTerminatingSignalsOfEveryProfile(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(fmt.Sprintf("%s/%v", tc.profile, tc.sig), func(t *testing.T) {
 			t.Parallel()
-			m := startMaster(t, startOpts{}, "run", "-w", "2", "--signals", tc.profile, "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-			reportsFrom(t, newClient("tcp", m.addr()), 2)
-			m.signal(tc.sig)
-			if code := m.wait(20 * time.Second); code != 0 {
+			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "--signals", tc.profile, "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+			pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2)
+			m.Signal(tc.sig)
+			if code := m.Wait(20 * time.Second); code != 0 {
 				t.Errorf("exit %d, want 0", code)
 			}
-			stops := m.events("worker_stopping")
+			stops := m.Events("worker_stopping")
 			if len(stops) != 2 {
 				t.Fatalf("%d workers stopped, want 2", len(stops))
 			}
@@ -214,7 +200,7 @@ func runLoad(network, addr string, clients int, stop <-chan struct{}, res *loadR
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(network, addr)
+			c := pmuxtest.NewClient(network, addr)
 			for n := 0; n < 20000; n++ {
 				select {
 				case <-stop:
@@ -256,18 +242,18 @@ func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
 		{"slow boot with notify", "1s", "notify"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := startMaster(t, startOpts{}, "run", "-w", "2", "--signals", "pitchfork", "--ready", tc.ready,
+			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "--signals", "pitchfork", "--ready", tc.ready,
 				"-b", "127.0.0.1:0", "--env", "WORKER_BOOT_DELAY="+tc.boot, "--worker-output", "inherit", "--", pmuxtest.Worker())
-			addr := m.addr()
-			m.readyWorkers(2)
+			addr := m.Addr()
+			m.ReadyWorkers(2)
 			stop := make(chan struct{})
 			var res loadResult
 			wg := runLoad("tcp", addr, 8, stop, &res)
 			// HUP = reload, USR2 = rolling restart in pitchfork's profile.
 			for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGHUP, syscall.SIGTTOU, syscall.SIGUSR2} {
-				before := len(m.events("signal_received"))
-				m.signal(sig)
-				m.waitEvents("signal_received", before+1, 10*time.Second, nil)
+				before := len(m.Events("signal_received"))
+				m.Signal(sig)
+				m.WaitEvents("signal_received", before+1, 10*time.Second, nil)
 				waitSettled(t, m)
 				time.Sleep(300 * time.Millisecond) // load on the settled pool too
 			}
@@ -291,11 +277,11 @@ func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
 // the worker exited (1 request in 10 568 of the test above, 32 in 107 437
 // of the soak). WORKER_ACCEPT_DELAY holds the worker in that moment.
 func TestWorkerStopAnswersTheConnectionItJustAccepted(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_ACCEPT_DELAY=1s", "--", pmuxtest.Worker())
-	m.readyWorkers(1)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_ACCEPT_DELAY=1s", "--", pmuxtest.Worker())
+	m.ReadyWorkers(1)
 	result := make(chan error, 1)
 	go func() {
-		resp, err := newClient("tcp", m.addr()).Get("http://pmux/")
+		resp, err := pmuxtest.NewClient("tcp", m.Addr()).Get("http://pmux/")
 		if err == nil {
 			_, err = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
@@ -305,59 +291,59 @@ func TestWorkerStopAnswersTheConnectionItJustAccepted(t *testing.T) {
 		}
 		result <- err
 	}()
-	m.waitFor("the worker to accept the connection", 10*time.Second, func([]map[string]any) bool {
-		return slices.ContainsFunc(m.out, func(l string) bool { return strings.Contains(l, "accepted a connection") })
+	m.WaitOutput("the worker to accept the connection", 10*time.Second, func(out []string) bool {
+		return slices.ContainsFunc(out, func(l string) bool { return strings.Contains(l, "accepted a connection") })
 	})
-	m.signal(syscall.SIGQUIT)
+	m.Signal(syscall.SIGQUIT)
 	if err := <-result; err != nil {
 		t.Errorf("the connection the worker had accepted when told to stop: %v", err)
 	}
-	if code := m.wait(20 * time.Second); code != 0 {
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit code %d after QUIT, want 0", code)
 	}
 }
 
 func TestNotifyReadinessAndBootTimeout(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "-b", "127.0.0.1:0",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--ready", "notify", "-b", "127.0.0.1:0",
 		"--env", "WORKER_BOOT_DELAY=300ms", "--", pmuxtest.Worker())
-	e := m.readyWorkers(1)[0]
+	e := m.ReadyWorkers(1)[0]
 	if boot := e["boot_ms"].(float64); boot < 300 {
 		t.Errorf("ready after %v ms, before the worker said READY=1 (it boots in 300 ms)", boot)
 	}
 	// A worker that never says READY=1 is killed at the boot timeout.
-	m2 := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "--boot-timeout", "500ms",
+	m2 := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--ready", "notify", "--boot-timeout", "500ms",
 		"-b", "127.0.0.1:0", "--", "sleep", "1000")
-	m2.waitEvents("worker_boot_timeout", 1, 10*time.Second, nil)
-	exited := m2.waitEvents("worker_exited", 1, 10*time.Second, nil)[0]
+	m2.WaitEvents("worker_boot_timeout", 1, 10*time.Second, nil)
+	exited := m2.WaitEvents("worker_exited", 1, 10*time.Second, nil)[0]
 	if exited["status"] != "signal KILL" {
 		t.Errorf("status %v, want signal KILL", exited["status"])
 	}
-	m2.waitEvents("worker_spawned", 2, 10*time.Second, nil)
+	m2.WaitEvents("worker_spawned", 2, 10*time.Second, nil)
 }
 
 func TestDelayReadiness(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "delay=400ms", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-	if boot := m.readyWorkers(1)[0]["boot_ms"].(float64); boot < 400 {
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--ready", "delay=400ms", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	if boot := m.ReadyWorkers(1)[0]["boot_ms"].(float64); boot < 400 {
 		t.Errorf("ready after %v ms, want at least the 400 ms delay", boot)
 	}
 }
 
 func TestWatchdogReplacesStuckWorker(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "--ready", "notify", "--watchdog", "1s", "-b", "127.0.0.1:0",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--ready", "notify", "--watchdog", "1s", "-b", "127.0.0.1:0",
 		"--env", "WORKER_WATCHDOG=1", "--", pmuxtest.Worker())
-	pid := intField(m.readyWorkers(1)[0], "pid")
+	pid := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
 	// A master stopped for longer than the period must not blame the worker.
-	m.signal(syscall.SIGSTOP)
+	m.Signal(syscall.SIGSTOP)
 	time.Sleep(2500 * time.Millisecond)
-	m.signal(syscall.SIGCONT)
+	m.Signal(syscall.SIGCONT)
 	time.Sleep(1500 * time.Millisecond)
-	if n := len(m.events("worker_watchdog_timeout")); n != 0 {
-		t.Fatalf("worker killed for pings the suspended master could not read; log:\n%s", m.dump())
+	if n := len(m.Events("worker_watchdog_timeout")); n != 0 {
+		t.Fatalf("worker killed for pings the suspended master could not read; log:\n%s", m.Dump())
 	}
 	// A stuck worker (stopped) is killed and replaced.
 	syscall.Kill(pid, syscall.SIGSTOP)
-	m.waitEvents("worker_watchdog_timeout", 1, 10*time.Second, nil)
-	m.readyWorkers(2)
+	m.WaitEvents("worker_watchdog_timeout", 1, 10*time.Second, nil)
+	m.ReadyWorkers(2)
 }
 
 func TestSystemdNotifyProtocol(t *testing.T) {
@@ -393,26 +379,26 @@ func TestSystemdNotifyProtocol(t *testing.T) {
 			return ""
 		}
 	}
-	m := startMaster(t, startOpts{env: []string{"NOTIFY_SOCKET=" + path}}, "run", "-w", "2", "--ready", "notify",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path}}, "run", "-w", "2", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--", pmuxtest.Worker())
 	ready := next("READY=1")
 	if !strings.Contains(ready, "STATUS=") {
 		t.Errorf("READY=1 without STATUS=: %q", ready)
 	}
 	// Workers got pmux's own notify socket, not the supervisor's.
-	r := getReport(t, newClient("tcp", m.addr()))
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 	if r.Env["NOTIFY_SOCKET"] == path || !strings.HasPrefix(r.Env["NOTIFY_SOCKET"], "@pmux/") {
 		t.Errorf("worker NOTIFY_SOCKET=%q", r.Env["NOTIFY_SOCKET"])
 	}
-	m.signal(syscall.SIGHUP)
+	m.Signal(syscall.SIGHUP)
 	reloading := next("RELOADING=1")
 	if !strings.Contains(reloading, "MONOTONIC_USEC=") {
 		t.Errorf("RELOADING=1 without MONOTONIC_USEC: %q", reloading)
 	}
 	next("READY=1")
-	m.signal(syscall.SIGQUIT)
+	m.Signal(syscall.SIGQUIT)
 	next("STOPPING=1")
-	m.wait(20 * time.Second)
+	m.Wait(20 * time.Second)
 }
 
 func fdCount(t *testing.T, pid int) int {
@@ -438,45 +424,45 @@ func zombies(t *testing.T, master int) []int {
 }
 
 func TestSignalStormSettles(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	m.readyWorkers(3)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
+	m.ReadyWorkers(3)
 	waitSettled3 := func() {
-		m.waitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
-			live := liveWorkers(logs)
+		m.WaitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
+			live := pmuxtest.LiveWorkers(logs)
 			gen := 1
 			for _, e := range logs {
 				if e["event"] == "generation_started" {
-					gen = intField(e, "gen")
+					gen = pmuxtest.IntField(e, "gen")
 				}
 			}
 			if len(live) != targetFromLog(logs, 3) || anyStopping(logs, live) {
 				return false
 			}
 			for _, e := range live {
-				if intField(e, "gen") != gen {
+				if pmuxtest.IntField(e, "gen") != gen {
 					return false
 				}
 			}
 			return true
 		})
 	}
-	fdsBefore := fdCount(t, m.pid())
+	fdsBefore := fdCount(t, m.Pid())
 	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 300; i++ {
-		m.signal(sigs[rng.IntN(len(sigs))])
+		m.Signal(sigs[rng.IntN(len(sigs))])
 		if i%50 == 0 {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	// One last HUP puts the count back to 3 whatever the storm did.
 	time.Sleep(200 * time.Millisecond)
-	m.signal(syscall.SIGHUP)
+	m.Signal(syscall.SIGHUP)
 	waitSettled3()
 	// A worker's exit reaches the loop through SIGCHLD: give it a moment.
 	var z []int
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if z = zombies(t, m.pid()); len(z) == 0 {
+		if z = zombies(t, m.Pid()); len(z) == 0 {
 			break
 		}
 	}
@@ -485,14 +471,14 @@ func TestSignalStormSettles(t *testing.T) {
 	}
 	// Helpers may hold a file for a moment (the socket check reads /proc):
 	// a leak is an fd that stays.
-	after := fdCount(t, m.pid())
+	after := fdCount(t, m.Pid())
 	for deadline := time.Now().Add(5 * time.Second); after > fdsBefore && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		after = fdCount(t, m.pid())
+		after = fdCount(t, m.Pid())
 	}
 	if after > fdsBefore {
 		t.Errorf("master fds %d after the storm, %d before", after, fdsBefore)
 	}
-	r := reportsFrom(t, newClient("tcp", m.addr()), 1)
+	r := pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 1)
 	for _, rep := range r {
 		if rep.Env["PMUX_GENERATION"] == "1" {
 			t.Errorf("an old generation still serves")
@@ -507,7 +493,7 @@ func TestSystemdWatchdogIsFed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	m := startMaster(t, startOpts{env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=300000"}},
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=300000"}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
 	pings := 0
 	buf := make([]byte, 4096)
@@ -521,7 +507,7 @@ func TestSystemdWatchdogIsFed(t *testing.T) {
 			pings++
 		}
 	}
-	r := getReport(t, newClient("tcp", m.addr()))
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 	if _, ok := r.Env["WATCHDOG_USEC"]; ok {
 		t.Errorf("pmux's own WATCHDOG_USEC reached a worker")
 	}

@@ -26,7 +26,7 @@ import (
 // tracker replays a master's log incrementally: a soak's log is too long
 // to replay whole on every line, as master.waitFor does.
 type tracker struct {
-	m      *master
+	m      *pmuxtest.Master
 	next   int                // index of the first log entry not yet seen
 	live   map[int]soakWorker // worker pid → what the log said of it
 	gen    map[int]int        // master pid → its pool's generation
@@ -40,23 +40,24 @@ type soakWorker struct {
 	ready, stopping bool
 }
 
-func newTracker(m *master, workers int) *tracker {
+func newTracker(m *pmuxtest.Master, workers int) *tracker {
 	return &tracker{m: m, live: map[int]soakWorker{}, gen: map[int]int{}, target: map[int]int{},
 		child: map[int]int{}, metric: map[int]string{}}
 }
 
-// consume applies the entries logged since the last call; m.mu is held.
-func (tr *tracker) consume(workers int) {
-	for ; tr.next < len(tr.m.logs); tr.next++ {
-		e := tr.m.logs[tr.next]
-		master := intField(e, "master")
+// consume applies the entries of logs (the master's log so far) logged
+// since the last call.
+func (tr *tracker) consume(logs []map[string]any, workers int) {
+	for ; tr.next < len(logs); tr.next++ {
+		e := logs[tr.next]
+		master := pmuxtest.IntField(e, "master")
 		if _, ok := tr.gen[master]; !ok && master != 0 {
 			tr.gen[master], tr.target[master] = 1, workers
 		}
-		pid := intField(e, "pid")
+		pid := pmuxtest.IntField(e, "pid")
 		switch e["event"] {
 		case "worker_spawned":
-			tr.live[pid] = soakWorker{master: master, gen: intField(e, "gen")}
+			tr.live[pid] = soakWorker{master: master, gen: pmuxtest.IntField(e, "gen")}
 		case "worker_ready":
 			if w, ok := tr.live[pid]; ok {
 				w.ready = true
@@ -70,12 +71,12 @@ func (tr *tracker) consume(workers int) {
 		case "worker_exited":
 			delete(tr.live, pid)
 		case "generation_started":
-			tr.gen[master] = intField(e, "gen")
-			tr.target[master] = intField(e, "workers")
+			tr.gen[master] = pmuxtest.IntField(e, "gen")
+			tr.target[master] = pmuxtest.IntField(e, "workers")
 		case "pool_scaled":
-			tr.target[master] = intField(e, "workers")
+			tr.target[master] = pmuxtest.IntField(e, "workers")
 		case "upgrade_started":
-			tr.child[master] = intField(e, "child")
+			tr.child[master] = pmuxtest.IntField(e, "child")
 		case "metrics_listening":
 			tr.metric[master], _ = e["addr"].(string)
 		}
@@ -85,45 +86,20 @@ func (tr *tracker) consume(workers int) {
 // waitUntil waits until pred holds over the tracked state.
 func (tr *tracker) waitUntil(t *testing.T, workers int, what string, bound time.Duration, pred func() bool) {
 	t.Helper()
-	m := tr.m
-	deadline := time.Now().Add(bound)
-	timer := time.AfterFunc(bound, func() { m.mu.Lock(); m.cond.Broadcast(); m.mu.Unlock() })
-	defer timer.Stop()
 	// Wake up now and then too: a predicate may look at processes, not logs.
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				m.mu.Lock()
-				m.cond.Broadcast()
-				m.mu.Unlock()
-			}
-		}
-	}()
-	m.mu.Lock()
-	for {
-		tr.consume(workers)
-		if pred() {
-			m.mu.Unlock()
-			return
-		}
-		if time.Now().After(deadline) {
-			state := fmt.Sprintf("live %v, gens %v, targets %v", tr.live, tr.gen, tr.target)
-			var tail strings.Builder
-			for _, e := range m.logs[max(0, len(m.logs)-40):] {
-				fmt.Fprintln(&tail, e)
-			}
-			m.mu.Unlock()
-			t.Fatalf("timed out after %v waiting for %s; %s; the log's end:\n%s", bound, what, state, tail.String())
-		}
-		m.cond.Wait()
+	if tr.m.Watch(bound, 50*time.Millisecond, func(logs []map[string]any, _ []string) bool {
+		tr.consume(logs, workers)
+		return pred()
+	}) {
+		return
 	}
+	state := fmt.Sprintf("live %v, gens %v, targets %v", tr.live, tr.gen, tr.target)
+	logs := tr.m.Snapshot()
+	var tail strings.Builder
+	for _, e := range logs[max(0, len(logs)-40):] {
+		fmt.Fprintln(&tail, e)
+	}
+	t.Fatalf("timed out after %v waiting for %s; %s; the log's end:\n%s", bound, what, state, tail.String())
 }
 
 // settled: every live worker is the master's, of its generation, ready,
@@ -203,23 +179,21 @@ func TestSoak(t *testing.T) {
 	if w := os.Getenv("PMUX_SOAK_WORKER"); w != "" {
 		worker = w
 	}
-	m := startMasterAt(t, bin, startOpts{env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}}, append(args, "--", worker)...)
+	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}}, append(args, "--", worker)...)
 	tr := newTracker(m, workers)
-	cur := m.pid()
+	cur := m.Pid()
 	// Runs before the harness's cleanup: stops whichever masters the
 	// upgrades left, by pid.
 	t.Cleanup(func() {
-		m.mu.Lock()
-		tr.consume(workers)
+		tr.consume(m.Snapshot(), workers)
 		var masters []int
 		for _, c := range tr.child {
 			masters = append(masters, c)
 		}
-		m.mu.Unlock()
 		for _, pid := range masters {
-			if alive(pid) {
+			if pmuxtest.Alive(pid) {
 				syscall.Kill(pid, syscall.SIGQUIT)
-				waitGone(t, pid, 30*time.Second)
+				pmuxtest.WaitGone(t, pid, 30*time.Second)
 			}
 		}
 	})
@@ -228,11 +202,9 @@ func TestSoak(t *testing.T) {
 		tr.waitUntil(t, workers, what, 60*time.Second, func() bool { return tr.settled(cur) })
 	}
 	settle("the first workers")
-	addr := m.addr()
+	addr := m.Addr()
 	metricsOf := func(pid int) string {
-		m.mu.Lock()
-		defer m.mu.Unlock()
-		tr.consume(workers)
+		tr.consume(m.Snapshot(), workers)
 		return tr.metric[pid]
 	}
 	first := measureMaster(t, cur, metricsOf(cur))
@@ -266,10 +238,8 @@ func TestSoak(t *testing.T) {
 		default:
 			action = "USR2 dance"
 		}
-		m.mu.Lock()
-		tr.consume(workers)
+		tr.consume(m.Snapshot(), workers)
 		target := tr.target[cur]
-		m.mu.Unlock()
 		if (action == "TTOU" && target <= 2) || (action == "TTIN" && target >= 8) {
 			continue
 		}
@@ -305,7 +275,7 @@ func TestSoak(t *testing.T) {
 				return true
 			})
 			syscall.Kill(old, syscall.SIGQUIT)
-			tr.waitUntil(t, workers, "the old master to exit", 60*time.Second, func() bool { return !alive(old) })
+			tr.waitUntil(t, workers, "the old master to exit", 60*time.Second, func() bool { return !pmuxtest.Alive(old) })
 			cur = child
 		}
 		// A signal is handled when the master logs it; then wait for calm.

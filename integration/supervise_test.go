@@ -15,30 +15,30 @@ import (
 )
 
 func TestMaxRSSRecyclesWorkerSurgeFirst(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--max-rss", "30MiB",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--max-rss", "30MiB",
 		"--env", "WORKER_ALLOC_MB=64", "--", pmuxtest.Worker())
-	first := intField(m.readyWorkers(1)[0], "pid")
-	e := m.waitEvents("worker_retiring", 1, 30*time.Second, nil)[0]
-	if e["reason"] != "max_rss" || intField(e, "pid") != first {
+	first := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
+	e := m.WaitEvents("worker_retiring", 1, 30*time.Second, nil)[0]
+	if e["reason"] != "max_rss" || pmuxtest.IntField(e, "pid") != first {
 		t.Errorf("retiring %v, want pid %d for max_rss", e, first)
 	}
 	// The replacement is ready before the big one is stopped.
-	m.waitEvents("worker_stopping", 1, 20*time.Second, func(e map[string]any) bool { return intField(e, "pid") == first })
-	if len(m.events("worker_ready")) < 2 {
+	m.WaitEvents("worker_stopping", 1, 20*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "pid") == first })
+	if len(m.Events("worker_ready")) < 2 {
 		t.Errorf("old worker stopped before its replacement was ready")
 	}
 }
 
 func TestForwardedSignalsReachWorkers(t *testing.T) {
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--forward", "USR2", "--signals", "puma",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--forward", "USR2", "--signals", "puma",
 		"--env", "WORKER_SIGNALS=1", "--", pmuxtest.Worker())
-	reportsFrom(t, newClient("tcp", m.addr()), 2) // serving: their handlers are in place
+	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2) // serving: their handlers are in place
 	// puma's USR2 is a reload; the forward also hands it to the workers.
-	m.signal(syscall.SIGUSR2)
+	m.Signal(syscall.SIGUSR2)
 	got := regexp.MustCompile(`\| worker \d+ got user defined signal 2$`)
-	m.waitFor("both workers to report USR2", 10*time.Second, func([]map[string]any) bool {
+	m.WaitOutput("both workers to report USR2", 10*time.Second, func(out []string) bool {
 		n := 0
-		for _, l := range m.out {
+		for _, l := range out {
 			if got.MatchString(l) {
 				n++
 			}
@@ -54,7 +54,7 @@ func TestReopenLogsLosesNoLine(t *testing.T) {
 	out := filepath.Join(dir, "workers.log")
 	logFile := filepath.Join(dir, "pmux.log")
 	const lines = 100000
-	m := startMaster(t, startOpts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", out, "--log-file", logFile,
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", out, "--log-file", logFile,
 		"--log-format", "json", "--env", "WORKER_OUTPUT_LINES="+strconv.Itoa(lines), "--", pmuxtest.Worker())
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		if fi, err := os.Stat(out); err == nil && fi.Size() > 0 {
@@ -74,7 +74,7 @@ func TestReopenLogsLosesNoLine(t *testing.T) {
 		}
 		os.Rename(logFile, logFile+"."+strconv.Itoa(i))
 		rotated = append(rotated, name)
-		m.signal(syscall.SIGUSR1)
+		m.Signal(syscall.SIGUSR1)
 	}
 	files := append(rotated, out)
 	line := regexp.MustCompile(`^web\.\d \d+ \| line (\d+) of \d+ from (\d+) (x*)$`)

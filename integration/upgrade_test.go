@@ -23,7 +23,7 @@ type upgradeRig struct {
 	path    string // the start path
 	pidfile string
 	sock    string
-	m       *master
+	m       *pmuxtest.Master
 	stop    chan struct{}
 	tcp     *loadResult
 	unix    *loadResult
@@ -54,14 +54,14 @@ func newUpgradeRig(t *testing.T, profile string, extra ...string) *upgradeRig {
 	args := append([]string{"run", "-w", "2", "--signals", profile, "-p", r.pidfile, "-b", "127.0.0.1:0", "-b", "unix:" + r.sock,
 		"--ready", "notify", "--worker-output", "inherit"}, extra...)
 	args = append(args, "--", pmuxtest.Worker())
-	r.m = startMasterAt(t, r.path, startOpts{}, args...)
-	r.m.waitEvents("worker_ready", 2, 20*time.Second, nil)
+	r.m = pmuxtest.StartMasterAt(t, r.path, pmuxtest.Opts{}, args...)
+	r.m.WaitEvents("worker_ready", 2, 20*time.Second, nil)
 	t.Cleanup(r.cleanup)
 	return r
 }
 
 func (r *upgradeRig) startLoad() {
-	addr := r.m.addr()
+	addr := r.m.Addr()
 	r.waits = append(r.waits, runLoad("tcp", addr, 4, r.stop, r.tcp).Wait, runLoad("unix", r.sock, 4, r.stop, r.unix).Wait)
 }
 
@@ -87,10 +87,10 @@ func (r *upgradeRig) stopLoad() {
 func (r *upgradeRig) usr2(newBinary string) int {
 	r.t.Helper()
 	copyFile(r.t, newBinary, r.path)
-	r.m.signal(syscall.SIGUSR2)
-	child := intField(r.m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	r.m.waitEvents("worker_ready", 2, 30*time.Second, func(e map[string]any) bool { return intField(e, "master") == child })
-	starting := r.m.waitEvents("master_starting", 1, 10*time.Second, func(e map[string]any) bool { return intField(e, "master") == child })
+	r.m.Signal(syscall.SIGUSR2)
+	child := pmuxtest.IntField(r.m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	r.m.WaitEvents("worker_ready", 2, 30*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == child })
+	starting := r.m.WaitEvents("master_starting", 1, 10*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == child })
 	if starting[0]["version"] != "upgrade-v2" && newBinary == pmuxtest.PmuxV2() {
 		r.t.Errorf("new master runs version %v, want the replaced binary's upgrade-v2", starting[0]["version"])
 	}
@@ -115,9 +115,9 @@ func (r *upgradeRig) absent(path string) {
 // waitOldWorkersGone waits for every worker of master pid to exit.
 func (r *upgradeRig) waitWorkersGone(pid int) {
 	r.t.Helper()
-	r.m.waitFor("the old master's workers to stop", 30*time.Second, func(logs []map[string]any) bool {
-		for _, e := range liveWorkers(logs) {
-			if intField(e, "master") == pid {
+	r.m.WaitFor("the old master's workers to stop", 30*time.Second, func(logs []map[string]any) bool {
+		for _, e := range pmuxtest.LiveWorkers(logs) {
+			if pmuxtest.IntField(e, "master") == pid {
 				return false
 			}
 		}
@@ -127,83 +127,83 @@ func (r *upgradeRig) waitWorkersGone(pid int) {
 
 // cleanup stops every master the rig started, by pid.
 func (r *upgradeRig) cleanup() {
-	for _, e := range r.m.events("upgrade_started") {
-		pid := intField(e, "child")
-		if alive(pid) {
+	for _, e := range r.m.Events("upgrade_started") {
+		pid := pmuxtest.IntField(e, "child")
+		if pmuxtest.Alive(pid) {
 			syscall.Kill(pid, syscall.SIGINT)
-			waitGone(r.t, pid, 20*time.Second)
+			pmuxtest.WaitGone(r.t, pid, 20*time.Second)
 		}
 	}
 }
 
 func TestUpgradeCommitUnicorn(t *testing.T) {
 	r := newUpgradeRig(t, "unicorn")
-	old := r.m.pid()
+	old := r.m.Pid()
 	r.startLoad()
 	child := r.usr2(pmuxtest.PmuxV2())
 	r.pidfileHolds(r.pidfile, child)
 	r.pidfileHolds(r.pidfile+".oldbin", old)
 	// A second USR2 during the upgrade is ignored.
-	r.m.signal(syscall.SIGUSR2)
-	r.m.waitEvents("upgrade_ignored", 1, 10*time.Second, nil)
-	r.m.signal(syscall.SIGWINCH)
+	r.m.Signal(syscall.SIGUSR2)
+	r.m.WaitEvents("upgrade_ignored", 1, 10*time.Second, nil)
+	r.m.Signal(syscall.SIGWINCH)
 	r.waitWorkersGone(old)
-	r.m.signal(syscall.SIGQUIT)
-	if code := r.m.wait(30 * time.Second); code != 0 {
+	r.m.Signal(syscall.SIGQUIT)
+	if code := r.m.Wait(30 * time.Second); code != 0 {
 		t.Errorf("old master exit %d, want 0", code)
 	}
-	r.m.waitEvents("upgrade_committed", 1, 10*time.Second, nil)
+	r.m.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
 	r.stopLoad()
 	r.pidfileHolds(r.pidfile, child)
 	r.absent(r.pidfile + ".oldbin")
 	if _, err := os.Stat(r.sock); err != nil {
 		t.Errorf("unix socket gone after the old master left: %v", err)
 	}
-	getReport(t, newClient("unix", r.sock))
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.sock))
 	// The new master, stopped for good, cleans up after itself.
 	syscall.Kill(child, syscall.SIGQUIT)
-	waitGone(t, child, 30*time.Second)
+	pmuxtest.WaitGone(t, child, 30*time.Second)
 	r.absent(r.pidfile)
 	r.absent(r.sock)
 }
 
 func TestUpgradeRollbackUnicorn(t *testing.T) {
 	r := newUpgradeRig(t, "unicorn")
-	old := r.m.pid()
+	old := r.m.Pid()
 	r.startLoad()
 	child := r.usr2(pmuxtest.PmuxV2())
-	r.m.signal(syscall.SIGWINCH)
+	r.m.Signal(syscall.SIGWINCH)
 	r.waitWorkersGone(old)
 	// Rollback: HUP brings the old workers back, QUIT the new master.
-	r.m.signal(syscall.SIGHUP)
-	r.m.waitEvents("worker_ready", 4, 30*time.Second, func(e map[string]any) bool { return intField(e, "master") == old })
+	r.m.Signal(syscall.SIGHUP)
+	r.m.WaitEvents("worker_ready", 4, 30*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == old })
 	syscall.Kill(child, syscall.SIGQUIT)
-	r.m.waitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
-	waitGone(t, child, 10*time.Second)
+	r.m.WaitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
+	pmuxtest.WaitGone(t, child, 10*time.Second)
 	r.stopLoad()
 	r.pidfileHolds(r.pidfile, old)
 	r.absent(r.pidfile + ".oldbin")
 	if _, err := os.Stat(r.sock); err != nil {
 		t.Errorf("the new master removed the shared unix socket: %v", err)
 	}
-	getReport(t, newClient("unix", r.sock))
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.sock))
 	// No upgrade is left in progress: another USR2 starts one.
-	r.m.signal(syscall.SIGUSR2)
-	r.m.waitEvents("upgrade_started", 2, 10*time.Second, nil)
+	r.m.Signal(syscall.SIGUSR2)
+	r.m.WaitEvents("upgrade_started", 2, 10*time.Second, nil)
 }
 
 func TestUpgradeCommitGunicorn(t *testing.T) {
 	r := newUpgradeRig(t, "gunicorn")
-	old := r.m.pid()
+	old := r.m.Pid()
 	r.startLoad()
 	child := r.usr2(pmuxtest.PmuxV2())
 	r.pidfileHolds(r.pidfile, old)
 	r.pidfileHolds(r.pidfile+".2", child)
-	r.m.signal(syscall.SIGWINCH)
+	r.m.Signal(syscall.SIGWINCH)
 	r.waitWorkersGone(old)
-	r.m.signal(syscall.SIGTERM) // gunicorn's graceful stop
-	r.m.wait(30 * time.Second)
-	r.m.waitEvents("upgrade_committed", 1, 10*time.Second, nil)
+	r.m.Signal(syscall.SIGTERM) // gunicorn's graceful stop
+	r.m.Wait(30 * time.Second)
+	r.m.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
 	r.stopLoad()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -218,11 +218,11 @@ func TestUpgradeCommitGunicorn(t *testing.T) {
 
 func TestUpgradeRollbackGunicorn(t *testing.T) {
 	r := newUpgradeRig(t, "gunicorn")
-	old := r.m.pid()
+	old := r.m.Pid()
 	r.startLoad()
 	child := r.usr2(pmuxtest.PmuxV2())
 	syscall.Kill(child, syscall.SIGTERM) // gunicorn's graceful stop, to the new master
-	r.m.waitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
+	r.m.WaitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
 	r.stopLoad()
 	r.pidfileHolds(r.pidfile, old)
 	r.absent(r.pidfile + ".2")
@@ -253,11 +253,11 @@ func TestUpgradeFailuresLeaveOldMasterServing(t *testing.T) {
 			os.WriteFile(tmp, data, mode)
 			os.Chmod(tmp, mode)
 			os.Rename(tmp, r.path)
-			r.m.signal(syscall.SIGUSR2)
-			r.m.waitEvents(tc.event, 1, 20*time.Second, nil)
+			r.m.Signal(syscall.SIGUSR2)
+			r.m.WaitEvents(tc.event, 1, 20*time.Second, nil)
 			time.Sleep(500 * time.Millisecond) // the old master serves on
 			r.stopLoad()
-			r.pidfileHolds(r.pidfile, r.m.pid())
+			r.pidfileHolds(r.pidfile, r.m.Pid())
 			r.absent(r.pidfile + ".oldbin")
 		})
 	}
@@ -273,7 +273,7 @@ func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
 	defer conn.Close()
 	bin := filepath.Join(dir, "pmux")
 	copyFile(t, pmuxtest.Pmux(), bin)
-	m := startMasterAt(t, bin, startOpts{env: []string{"NOTIFY_SOCKET=" + path}}, "run", "-w", "1", "--ready", "notify",
+	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path}}, "run", "-w", "1", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	var states []string
 	read := func(until string) {
@@ -292,13 +292,13 @@ func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
 		}
 	}
 	read("READY=1")
-	m.signal(syscall.SIGUSR2)
-	child := intField(m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); waitGone(t, child, 20*time.Second) })
+	m.Signal(syscall.SIGUSR2)
+	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
 	read("READY=1") // the new master's
-	m.signal(syscall.SIGQUIT)
+	m.Signal(syscall.SIGQUIT)
 	read("MAINPID=")
-	m.wait(30 * time.Second)
+	m.Wait(30 * time.Second)
 	want := []string{"READY=1", "READY=1", "MAINPID=" + strconv.Itoa(child)}
 	if strings.Join(states, ",") != strings.Join(want, ",") {
 		t.Errorf("notify states %q, want %q (never STOPPING=1 during the hand-over)", states, want)
@@ -323,30 +323,30 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 	bin := filepath.Join(dir, "pmux")
 	copyFile(t, pmuxtest.Pmux(), bin)
 	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" "$@"`}
-	m := startMasterAt(t, bin, startOpts{wrap: wrap, extraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "systemd",
+	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "systemd",
 		"--worker-output", "inherit", "--", pmuxtest.Worker())
 	f.Close()
-	m.readyWorkers(2)
+	m.ReadyWorkers(2)
 	stop := make(chan struct{})
 	var res loadResult
 	wg := runLoad("tcp", addr, 4, stop, &res)
 	copyFile(t, pmuxtest.PmuxV2(), bin)
-	m.signal(syscall.SIGUSR2)
-	child := intField(m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); waitGone(t, child, 20*time.Second) })
-	m.waitEvents("listening", 1, 20*time.Second, func(e map[string]any) bool {
-		return intField(e, "master") == child && e["inherited"] == true && e["addr"] == addr
+	m.Signal(syscall.SIGUSR2)
+	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
+	m.WaitEvents("listening", 1, 20*time.Second, func(e map[string]any) bool {
+		return pmuxtest.IntField(e, "master") == child && e["inherited"] == true && e["addr"] == addr
 	})
-	m.waitEvents("worker_ready", 2, 30*time.Second, func(e map[string]any) bool { return intField(e, "master") == child })
-	m.signal(syscall.SIGQUIT)
-	m.wait(30 * time.Second)
+	m.WaitEvents("worker_ready", 2, 30*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == child })
+	m.Signal(syscall.SIGQUIT)
+	m.Wait(30 * time.Second)
 	time.Sleep(300 * time.Millisecond) // the new master serves alone
 	close(stop)
 	wg.Wait()
 	if res.failed.Load() != 0 || res.ok.Load() == 0 {
 		t.Errorf("%d failed, %d ok: %v", res.failed.Load(), res.ok.Load(), res.errors)
 	}
-	r := getReport(t, newClient("tcp", addr))
+	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", addr))
 	if r.Env["LISTEN_FDNAMES"] != "http" || r.Env["PMUX_MASTER_PID"] != strconv.Itoa(child) {
 		t.Errorf("after the upgrade: LISTEN_FDNAMES=%q master %s, want http and %d", r.Env["LISTEN_FDNAMES"], r.Env["PMUX_MASTER_PID"], child)
 	}
@@ -354,21 +354,21 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 
 func TestUpgradeCommand(t *testing.T) {
 	r := newUpgradeRig(t, "unicorn")
-	old := r.m.pid()
+	old := r.m.Pid()
 	r.startLoad()
 	copyFile(t, pmuxtest.PmuxV2(), r.path)
 	out, err := exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.pidfile, "--timeout", "60s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pmux upgrade: %v\n%s", err, out)
 	}
-	child := intField(r.m.waitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	child := pmuxtest.IntField(r.m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
 	if !strings.Contains(string(out), fmt.Sprintf("pmux %d serves alone", child)) {
 		t.Errorf("output %q does not report the new master", out)
 	}
-	r.m.wait(10 * time.Second) // the old master is gone
+	r.m.Wait(10 * time.Second) // the old master is gone
 	r.stopLoad()
 	r.pidfileHolds(r.pidfile, child)
-	if alive(old) {
+	if pmuxtest.Alive(old) {
 		t.Errorf("old master %d still running", old)
 	}
 }
@@ -387,7 +387,7 @@ func TestUpgradeCommandRollsBack(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	r.stopLoad()
-	r.pidfileHolds(r.pidfile, r.m.pid())
+	r.pidfileHolds(r.pidfile, r.m.Pid())
 
 	// A binary that fails its own check is refused before anything moves.
 	os.WriteFile(tmp, []byte("#!/bin/sh\necho no such thing >&2\nexit 2\n"), 0o755)
@@ -397,7 +397,7 @@ func TestUpgradeCommandRollsBack(t *testing.T) {
 	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "step 1") || !strings.Contains(string(out), "nothing was changed") {
 		t.Errorf("exit %d, output %q", code, out)
 	}
-	if n := len(r.m.events("upgrade_started")); n > 1 {
+	if n := len(r.m.Events("upgrade_started")); n > 1 {
 		t.Errorf("a refused binary was started")
 	}
 }

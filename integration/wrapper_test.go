@@ -13,26 +13,26 @@ import (
 
 // socketCheck starts one worker running argv and returns the master once
 // pmux has checked whether the worker's group holds the socket.
-func socketCheck(t *testing.T, ready string, extra []string, argv ...string) (*master, map[string]any) {
+func socketCheck(t *testing.T, ready string, extra []string, argv ...string) (*pmuxtest.Master, map[string]any) {
 	t.Helper()
 	args := append([]string{"run", "-w", "1", "-b", "127.0.0.1:0", "--ready", ready}, extra...)
-	m := startMaster(t, startOpts{}, append(append(args, "--"), argv...)...)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, append(append(args, "--"), argv...)...)
 	// Runs before the harness stops pmux: a shell's background child
 	// ignores INT (pmux's quick stop) and would outlive its group's leader,
 	// so a test that fails before its QUIT ends the worker groups here,
 	// while pmux still runs and reaps what they leave.
 	t.Cleanup(func() {
 		select {
-		case <-m.done:
+		case <-m.Done():
 		default:
-			for _, pid := range m.workerPids() {
+			for _, pid := range m.WorkerPids() {
 				syscall.Kill(-pid, syscall.SIGKILL)
 			}
 		}
 	})
-	pid := intField(m.readyWorkers(1)[0], "pid")
-	checked := m.waitEvents("worker_socket_checked", 1, 20*time.Second, nil)[0]
-	if intField(checked, "pid") != pid {
+	pid := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
+	checked := m.WaitEvents("worker_socket_checked", 1, 20*time.Second, nil)[0]
+	if pmuxtest.IntField(checked, "pid") != pid {
 		t.Errorf("checked pid %v, want the worker %d", checked["pid"], pid)
 	}
 	return m, checked
@@ -46,14 +46,14 @@ func TestSocketLostWarning(t *testing.T) {
 			t.Parallel()
 			m, checked := socketCheck(t, ready, nil, "sh", "-c", "exec 3>&-; exec sleep 1000")
 			if checked["result"] != "lost" {
-				t.Fatalf("check result %v, want lost; log:\n%s", checked["result"], m.dump())
+				t.Fatalf("check result %v, want lost; log:\n%s", checked["result"], m.Dump())
 			}
-			lost := m.events("worker_socket_lost")
+			lost := m.Events("worker_socket_lost")
 			if len(lost) != 1 {
 				t.Fatalf("%d worker_socket_lost events, want 1", len(lost))
 			}
 			e := lost[0]
-			if e["level"] != "warn" || e["pool"] != "web" || intField(e, "slot") != 0 || intField(e, "pid") != intField(checked, "pid") {
+			if e["level"] != "warn" || e["pool"] != "web" || pmuxtest.IntField(e, "slot") != 0 || pmuxtest.IntField(e, "pid") != pmuxtest.IntField(checked, "pid") {
 				t.Errorf("warning %v: want level warn with pool web, slot 0 and the worker's pid", e)
 			}
 			msg, _ := e["message"].(string)
@@ -62,8 +62,8 @@ func TestSocketLostWarning(t *testing.T) {
 					t.Errorf("warning %q does not mention %q", msg, want)
 				}
 			}
-			m.signal(syscall.SIGQUIT)
-			if code := m.wait(20 * time.Second); code != 0 {
+			m.Signal(syscall.SIGQUIT)
+			if code := m.Wait(20 * time.Second); code != 0 {
 				t.Errorf("exit %d, want 0", code)
 			}
 		})
@@ -86,11 +86,11 @@ func TestSocketLostNotForHealthyWorkers(t *testing.T) {
 			if checked["result"] != "held" {
 				t.Errorf("check result %v, want held", checked["result"])
 			}
-			if lost := m.events("worker_socket_lost"); len(lost) != 0 {
+			if lost := m.Events("worker_socket_lost"); len(lost) != 0 {
 				t.Errorf("warned for a healthy worker: %v", lost)
 			}
-			m.signal(syscall.SIGQUIT)
-			if code := m.wait(20 * time.Second); code != 0 {
+			m.Signal(syscall.SIGQUIT)
+			if code := m.Wait(20 * time.Second); code != 0 {
 				t.Errorf("exit %d, want 0", code)
 			}
 		})
@@ -103,9 +103,9 @@ func TestSocketLostNotForPoolsWithoutSockets(t *testing.T) {
 	cfg := filepath.Join(dir, "pmux.toml")
 	os.WriteFile(cfg, []byte("[[pool]]\nname = \"jobs\"\ncommand = [\"sleep\", \"1000\"]\nready = \"delay=100ms\"\n"+
 		"[[pool]]\nname = \"web\"\ncommand = [\"sleep\", \"1000\"]\nbind = [\"127.0.0.1:0\"]\nready = \"delay=300ms\"\n"), 0o644)
-	m := startMaster(t, startOpts{}, "run", "-c", cfg)
-	m.readyWorkers(2)
-	checked := m.waitEvents("worker_socket_checked", 1, 20*time.Second, nil)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", cfg)
+	m.ReadyWorkers(2)
+	checked := m.WaitEvents("worker_socket_checked", 1, 20*time.Second, nil)
 	for _, e := range checked {
 		if e["pool"] != "web" {
 			t.Errorf("checked a worker of pool %v, which has no sockets", e["pool"])
@@ -141,10 +141,10 @@ func TestWrapperBundleExec(t *testing.T) {
 			// Bundler boots in a fraction of a second; be generous.
 			m, checked := socketCheck(t, "delay=3s", []string{"--env", "BUNDLE_GEMFILE=" + gemfile, "--env", "HOME=" + dir}, argv...)
 			if checked["result"] != tc.result {
-				t.Errorf("bundle exec %v: check result %v, want %s; output:\n%s", tc.flags, checked["result"], tc.result, m.output())
+				t.Errorf("bundle exec %v: check result %v, want %s; output:\n%s", tc.flags, checked["result"], tc.result, strings.Join(m.Output(), "\n"))
 			}
-			if want := map[string]int{"held": 0, "lost": 1}[tc.result]; len(m.events("worker_socket_lost")) != want {
-				t.Errorf("%d worker_socket_lost events, want %d", len(m.events("worker_socket_lost")), want)
+			if want := map[string]int{"held": 0, "lost": 1}[tc.result]; len(m.Events("worker_socket_lost")) != want {
+				t.Errorf("%d worker_socket_lost events, want %d", len(m.Events("worker_socket_lost")), want)
 			}
 		})
 	}
@@ -158,11 +158,11 @@ func TestSocketLostNotForExitedWorker(t *testing.T) {
 	if checked["result"] != "exited" {
 		t.Errorf("check result %v, want exited", checked["result"])
 	}
-	if lost := m.events("worker_socket_lost"); len(lost) != 0 {
+	if lost := m.Events("worker_socket_lost"); len(lost) != 0 {
 		t.Errorf("warned for a worker that had exited: %v", lost)
 	}
-	m.signal(syscall.SIGQUIT)
-	if code := m.wait(20 * time.Second); code != 0 {
+	m.Signal(syscall.SIGQUIT)
+	if code := m.Wait(20 * time.Second); code != 0 {
 		t.Errorf("exit %d, want 0", code)
 	}
 }

@@ -1,0 +1,67 @@
+package pmuxtest
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// Report is what the test worker (testdata/worker) answers GET / with.
+type Report struct {
+	Pid         int               `json:"pid"`
+	Ppid        int               `json:"ppid"`
+	Env         map[string]string `json:"env"`
+	FDs         map[int]string    `json:"fds"`
+	FD3Blocking bool              `json:"fd3_blocking"`
+	Uid         int               `json:"uid"`
+	Gid         int               `json:"gid"`
+	Cwd         string            `json:"cwd"`
+}
+
+// NewClient is an HTTP client to network/addr (any URL's host is ignored)
+// that makes every request on a new connection, so successive requests
+// are spread over the workers by the kernel.
+func NewClient(network, addr string) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			},
+		},
+	}
+}
+
+// GetReport asks one test worker for its Report, or fails the test.
+func GetReport(t *testing.T, c *http.Client) Report {
+	t.Helper()
+	resp, err := c.Get("http://pmux/")
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	defer resp.Body.Close()
+	var r Report
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("decode report: %v", err)
+	}
+	return r
+}
+
+// ReportsFrom asks until it has heard from n distinct workers, by pid.
+func ReportsFrom(t *testing.T, c *http.Client, n int) map[int]Report {
+	t.Helper()
+	seen := map[int]Report{}
+	for i := 0; i < 400 && len(seen) < n; i++ {
+		r := GetReport(t, c)
+		seen[r.Pid] = r
+	}
+	if len(seen) < n {
+		t.Fatalf("heard from %d workers, want %d", len(seen), n)
+	}
+	return seen
+}
