@@ -99,10 +99,7 @@ func TestCompatConventions(t *testing.T) {
 			// SERVER_STARTER_GENERATION follows pmux's generation.
 			compatFrom(t, m, tcp, 2)
 
-			m.Signal(syscall.SIGQUIT)
-			if code := m.Wait(30 * time.Second); code != 0 {
-				t.Errorf("exit %d after QUIT, want 0", code)
-			}
+			m.MustStop(syscall.SIGQUIT, 30*time.Second)
 			if n := len(m.Events("worker_exited")); n != 4 {
 				t.Errorf("%d worker exits, want 4 (a worker rejected the convention?); output:\n%s", n, strings.Join(m.Output(), "\n"))
 			}

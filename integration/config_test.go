@@ -147,7 +147,7 @@ func TestReloadReconcilesConfig(t *testing.T) {
 				n++
 			}
 		}
-		return n == 3 && !anyStopping(logs, pmuxtest.LiveWorkers(logs))
+		return n == 3 && !pmuxtest.AnyStopping(logs, pmuxtest.LiveWorkers(logs))
 	})
 	reports := pmuxtest.ReportsFrom(t, pmuxtest.NewClient("unix", sockB), 3)
 	for _, r := range reports {
@@ -171,8 +171,5 @@ func TestReloadReconcilesConfig(t *testing.T) {
 		c.Close()
 		t.Errorf("a.sock still accepts")
 	}
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(30 * time.Second); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 30*time.Second)
 }

@@ -187,10 +187,7 @@ func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
 	}
 	pmuxCtl(t, []string{env}, "status", pidArg(m.Pid())).expect(t, "status beside a stalled client", 0, "")
 
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(30 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 30*time.Second)
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
 		t.Errorf("control socket left behind at exit: %v", err)
 	}
@@ -411,10 +408,7 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 		t.Errorf("the master's resident memory: %v", got)
 	}
 
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(30 * time.Second); code != 0 {
-		t.Errorf("exit %d", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 30*time.Second)
 	if _, err := net.Dial("tcp", addr); err == nil {
 		t.Error("metrics still served after the master exited")
 	}
@@ -497,9 +491,7 @@ func TestStopCommand(t *testing.T) {
 	if pmuxtest.Alive(m.Pid()) {
 		t.Error("pmux stop returned while the master still ran")
 	}
-	if code := m.Wait(5 * time.Second); code != 0 {
-		t.Errorf("master exit %d after pmux stop, want 0", code)
-	}
+	m.MustExit(0, 5*time.Second)
 	m.WaitEvents("control_action", 1, time.Second, func(e map[string]any) bool { return e["action"] == "graceful_stop" })
 	for _, w := range workers {
 		if pmuxtest.Alive(pmuxtest.IntField(w, "pid")) {
@@ -525,9 +517,7 @@ func TestStopTimeoutThenQuick(t *testing.T) {
 	pmuxCtl(t, []string{env}, "stop", "--timeout", "300ms", pidArg(m.Pid())).expect(t, "stop that times out", 1, "still running after 300ms")
 	r := pmuxCtl(t, []string{env}, "stop", "--quick", pidArg(m.Pid()))
 	r.expect(t, "stop --quick", 0, "")
-	if code := m.Wait(5 * time.Second); code != 0 {
-		t.Errorf("exit %d after a quick stop", code)
-	}
+	m.MustExit(0, 5*time.Second)
 	m.WaitEvents("control_action", 1, time.Second, func(e map[string]any) bool { return e["action"] == "quick_stop" })
 }
 
@@ -713,8 +703,7 @@ func TestControlAndMetricsDuringUpgrade(t *testing.T) {
 		t.Errorf("%d masters serve metrics, want both", len(events))
 	}
 	// Commit: the old master goes, and with it its socket.
-	r.m.Signal(syscall.SIGQUIT)
-	r.m.Wait(30 * time.Second)
+	r.m.MustStop(syscall.SIGQUIT, 30*time.Second)
 	if _, err := os.Lstat(control.SocketPath(old)); !os.IsNotExist(err) {
 		t.Errorf("old master's socket after it exited: %v", err)
 	}

@@ -86,7 +86,7 @@ func TestWatchRestartsPool(t *testing.T) {
 	if e["rolling"] != true {
 		t.Errorf("watch started a %v restart, want rolling", e)
 	}
-	waitSettled(t, m)
+	m.AwaitSettled(2, 20*time.Second)
 	// Well past the 300 ms debounce a change gets before its restart.
 	time.Sleep(600 * time.Millisecond)
 	if n := len(m.Events("watch_restart")); n != 1 {

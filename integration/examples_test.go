@@ -204,10 +204,7 @@ func runExample(t *testing.T, ex example) {
 		}
 	}
 
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(60 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT, want 0; log:\n%s", code, m.Dump())
-	}
+	m.MustStop(syscall.SIGQUIT, 60*time.Second)
 	waitProcsGone(t, "after QUIT", gen2, 10*time.Second)
 	if lost := m.Events("worker_socket_lost"); len(lost) > 0 {
 		t.Errorf("pmux warned that a worker lost its socket: %v", lost)
@@ -359,10 +356,7 @@ func TestExampleProcfileStart(t *testing.T) {
 	})
 	reload(t, m, 3, 2, gen1)
 	hellosFrom(t, m, c, "go", 2, 2)
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(60 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 60*time.Second)
 }
 
 // tomlExample is examples/pmux.toml made local to dir: the pidfile and the
@@ -428,10 +422,7 @@ func TestExampleTOMLRun(t *testing.T) {
 	// HUP re-reads the file and replaces both pools' workers.
 	reload(t, m, 4, 2, gen1)
 	hellosFrom(t, m, c, "go", 2, 2)
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(60 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 60*time.Second)
 	for _, left := range []string{"pmux.pid", "web.sock"} {
 		if _, err := os.Stat(filepath.Join(dir, left)); !os.IsNotExist(err) {
 			t.Errorf("%s left behind after stop: %v", left, err)
@@ -833,9 +824,7 @@ func runKubernetesCommand(t *testing.T, command []string, preStop string, probe 
 	if _, stderr, code := runPmuxIn(t, dir, stop...); code != 0 {
 		t.Errorf("preStop pmux %v: exit %d: %s", stop, code, stderr)
 	}
-	if code := m.Wait(60 * time.Second); code != 0 {
-		t.Errorf("pmux exit %d after preStop, want 0", code)
-	}
+	m.MustExit(0, 60*time.Second)
 }
 
 // systemdUnit reads a unit file's Key=Value lines, continuation lines
@@ -973,7 +962,5 @@ func TestExampleSystemd(t *testing.T) {
 	hellosFrom(t, m, c, "go", 2, 2)
 	m.Signal(syscall.SIGQUIT) // KillSignal
 	expectState("STOPPING=1")
-	if code := m.Wait(60 * time.Second); code != 0 {
-		t.Errorf("exit %d after KillSignal, want 0", code)
-	}
+	m.MustExit(0, 60*time.Second)
 }

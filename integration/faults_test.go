@@ -300,10 +300,7 @@ func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
 	m.ReadyWorkers(1)
 	guard := pmuxtest.IntField(m.WaitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
 	result := inflightSleep(t, m, 1500)
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit code %d, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 	exited := time.Now()
 	draining := slices.ContainsFunc(tree(tag, m.Pid()), func(pid int) bool { return pid != guard })
 	if err := <-result; err != nil {
@@ -329,14 +326,11 @@ func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
 	t.Parallel()
 	r := newUpgradeRig(t, "unicorn")
 	old := r.m.Pid()
-	of := func(pid int) func(map[string]any) bool {
-		return func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == pid }
-	}
-	oldProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, of(old)))
-	oldProcs = append(oldProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, of(old)))...)
+	oldProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, pmuxtest.MasterIs(old)))
+	oldProcs = append(oldProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, pmuxtest.MasterIs(old)))...)
 	child := r.usr2(pmuxtest.PmuxV2())
-	newProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, of(child)))
-	newProcs = append(newProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, of(child)))...)
+	newProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, pmuxtest.MasterIs(child)))
+	newProcs = append(newProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, pmuxtest.MasterIs(child)))...)
 	newProcs = append(newProcs, child)
 
 	r.m.Signal(syscall.SIGKILL)
@@ -349,7 +343,7 @@ func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
 	}
 	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.sock))
 	for _, e := range r.m.Events("worker_exited") {
-		if of(child)(e) {
+		if pmuxtest.MasterIs(child)(e) {
 			t.Errorf("a worker of the new master exited: %v", e)
 		}
 	}
@@ -654,10 +648,7 @@ func TestFaultLogFileOnFullDisk(t *testing.T) {
 		}
 		return false
 	})
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 }
 
 // Worker output to a full disk: pmux keeps serving, says that output is
@@ -734,10 +725,7 @@ func TestFaultWorkerOutputToABrokenPipe(t *testing.T) {
 	}
 	m.Signal(syscall.SIGHUP)
 	waitServing(t, "unix", sock, 2, "2")
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 }
 
 // EMFILE on the master: with its open-files limit lowered at runtime to
@@ -842,9 +830,7 @@ func TestFaultEMFILEAtStartFailsTheStart(t *testing.T) {
 	// cannot fit under 24 descriptors.
 	limited := pmuxtest.Opts{Wrap: []string{"/bin/sh", "-c", `ulimit -n 24 && exec "$0" "$@"`}}
 	m := pmuxtest.StartMaster(t, limited, "run", "-w", "32", "-b", "unix:"+sock, "-p", pidfile, "--", pmuxtest.Worker())
-	if code := m.Wait(60 * time.Second); code != 1 {
-		t.Errorf("exit %d, want 1", code)
-	}
+	m.MustExit(1, 60*time.Second)
 	raw := m.Events("raw")
 	if len(raw) != 1 {
 		t.Fatalf("want one error line, got %d; log:\n%s", len(raw), m.Dump())
@@ -908,25 +894,8 @@ func TestFaultTenThousandSignals(t *testing.T) {
 	gens := len(m.Events("generation_started"))
 	m.Signal(syscall.SIGHUP)
 	m.WaitEvents("generation_started", gens+1, 10*time.Second, nil)
-	m.WaitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
-		live := pmuxtest.LiveWorkers(logs)
-		gen := 0
-		for _, e := range logs {
-			if e["event"] == "generation_started" {
-				gen = pmuxtest.IntField(e, "gen")
-			}
-		}
-		if len(live) != targetFromLog(logs, 3) || anyStopping(logs, live) {
-			return false
-		}
-		for _, e := range live {
-			if pmuxtest.IntField(e, "gen") != gen {
-				return false
-			}
-		}
-		return true
-	})
-	if n := targetFromLog(m.Snapshot(), 3); n != 3 {
+	m.AwaitSettled(3, 60*time.Second)
+	if n := pmuxtest.TargetFromLog(m.Snapshot(), 3); n != 3 {
 		t.Errorf("target %d after the last HUP, want the configured 3", n)
 	}
 	handled := len(m.Events("signal_received"))
@@ -953,10 +922,7 @@ func TestFaultTenThousandSignals(t *testing.T) {
 		t.Errorf("master holds %d descriptors after the storm, %d before", fds, fdsBefore)
 	}
 	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 3)
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(30 * time.Second); code != 0 {
-		t.Errorf("exit %d after QUIT, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 30*time.Second)
 }
 
 // A socket-activation environment whose LISTEN_FDS claims more than was

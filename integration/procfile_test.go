@@ -41,10 +41,7 @@ jobs: echo "tick from $PMUX_WORKER port $PORT greeting $GREETING"; exec sleep 10
 		return false
 	})
 	// Ctrl-C: a graceful stop.
-	m.Signal(syscall.SIGINT)
-	if code := m.Wait(30 * time.Second); code != 0 {
-		t.Errorf("exit %d, want 0", code)
-	}
+	m.MustStop(syscall.SIGINT, 30*time.Second)
 	for _, e := range m.Events("worker_stopping") {
 		if e["signal"] != "TERM" {
 			t.Errorf("Ctrl-C sent %v to a worker, want TERM (graceful)", e["signal"])
@@ -68,10 +65,7 @@ func TestProcfileSecondInterruptHurries(t *testing.T) {
 	})
 	m.Signal(syscall.SIGINT)
 	m.WaitEvents("worker_stopping", 1, 10*time.Second, nil)
-	m.Signal(syscall.SIGINT)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit %d, want 0", code)
-	}
+	m.MustStop(syscall.SIGINT, 20*time.Second)
 	stops := m.Events("worker_stopping")
 	if len(stops) != 2 || stops[1]["signal"] != "INT" {
 		t.Errorf("stops %v, want TERM then INT", stops)

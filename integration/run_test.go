@@ -68,10 +68,7 @@ func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
 	if !slots["0"] || !slots["1"] {
 		t.Errorf("slots %v, want 0 and 1", slots)
 	}
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit code %d after QUIT, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 }
 
 // A shell's `&` starts pmux with INT and QUIT ignored; Go keeps an ignored
@@ -138,10 +135,7 @@ func TestWorkerSignalStateIsDefaultEvenWhenMasterIgnoresSignals(t *testing.T) {
 	}
 	// INT is ignored by the wrapper's trap, so stop through QUIT's graceful
 	// path would be ignored too: TERM is the unicorn profile's quick stop.
-	m.Signal(syscall.SIGTERM)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit code %d, want 0", code)
-	}
+	m.MustStop(syscall.SIGTERM, 20*time.Second)
 }
 
 func TestUnixSocketModeStaleAndLive(t *testing.T) {
@@ -178,8 +172,7 @@ func TestUnixSocketModeStaleAndLive(t *testing.T) {
 		t.Errorf("the refused master removed the live socket: %v", err)
 	}
 
-	m.Signal(syscall.SIGQUIT)
-	m.Wait(20 * time.Second)
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("socket file left behind after stop: %v", err)
 	}
@@ -221,8 +214,7 @@ func TestAdoptsSystemdSockets(t *testing.T) {
 	if r.Env["LISTEN_FDNAMES"] != "web" || r.Env["LISTEN_PID"] != strconv.Itoa(r.Pid) {
 		t.Errorf("worker env LISTEN_FDNAMES=%q LISTEN_PID=%q", r.Env["LISTEN_FDNAMES"], r.Env["LISTEN_PID"])
 	}
-	m.Signal(syscall.SIGQUIT)
-	m.Wait(20 * time.Second)
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 }
 
 func TestCrashedWorkerIsReplacedInItsSlot(t *testing.T) {
@@ -309,9 +301,7 @@ func TestQuitWaitsForInflightRequests(t *testing.T) {
 	if err := <-result; err != nil {
 		t.Errorf("in-flight request failed during graceful stop: %v", err)
 	}
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit code %d, want 0", code)
-	}
+	m.MustExit(0, 20*time.Second)
 	if _, err := os.Stat(pidPath); !os.IsNotExist(err) {
 		t.Errorf("pidfile left behind: %v", err)
 	}
@@ -321,10 +311,7 @@ func TestGracefulStopKillsAfterTimeout(t *testing.T) {
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--graceful-timeout", "300ms",
 		"--env", "WORKER_IGNORE_TERM=1", "--", pmuxtest.Worker())
 	pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr())) // serving, so its TERM handling is in place
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit code %d, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 	if len(m.Events("worker_kill")) != 1 {
 		t.Errorf("want one worker_kill event; log:\n%s", m.Dump())
 	}
@@ -335,10 +322,7 @@ func TestQuickStopSignals(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
 			m.ReadyWorkers(2)
-			m.Signal(sig)
-			if code := m.Wait(20 * time.Second); code != 0 {
-				t.Errorf("exit code %d, want 0", code)
-			}
+			m.MustStop(sig, 20*time.Second)
 			for _, e := range m.Events("worker_stopping") {
 				if e["signal"] != "INT" {
 					t.Errorf("worker got %v on a quick stop, want INT", e["signal"])

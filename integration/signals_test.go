@@ -68,7 +68,7 @@ func TestEverySignalOfEveryProfile(t *testing.T) {
 					m.WaitEvents(eff.event, effectsBefore+1, 10*time.Second, eff.match)
 				}
 				// Let a replacement settle before the next signal.
-				waitSettled(t, m)
+				m.AwaitSettled(2, 20*time.Second)
 			}
 		})
 	}
@@ -90,68 +90,6 @@ func filterEvents(events []map[string]any, match func(map[string]any) bool) []ma
 	return out
 }
 
-// anyStopping reports whether a live worker has been asked to stop.
-func anyStopping(logs []map[string]any, live map[int]map[string]any) bool {
-	for _, e := range logs {
-		if e["event"] == "worker_stopping" && live[pmuxtest.IntField(e, "pid")] != nil {
-			return true
-		}
-	}
-	return false
-}
-
-// targetFromLog replays the log for the pool's worker count.
-func targetFromLog(logs []map[string]any, initial int) int {
-	n := initial
-	for _, e := range logs {
-		switch e["event"] {
-		case "pool_scaled", "generation_started":
-			n = pmuxtest.IntField(e, "workers")
-		}
-	}
-	return n
-}
-
-// waitSettled waits until the live workers are exactly the target, all of
-// the newest generation and ready.
-func waitSettled(t *testing.T, m *pmuxtest.Master) {
-	t.Helper()
-	m.WaitFor("workers to settle", 20*time.Second, func(logs []map[string]any) bool {
-		live := pmuxtest.LiveWorkers(logs)
-		gen := 1
-		for _, e := range logs {
-			if e["event"] == "generation_started" {
-				gen = pmuxtest.IntField(e, "gen")
-			}
-		}
-		stopWorkers := false
-		for _, e := range logs {
-			if e["event"] == "signal_received" {
-				stopWorkers = e["action"] == "stop_workers"
-			}
-		}
-		want := targetFromLog(logs, 2)
-		if stopWorkers {
-			want = 0
-		}
-		if len(live) != want {
-			return false
-		}
-		readyPids := map[int]bool{}
-		for _, e := range logs {
-			if e["event"] == "worker_ready" {
-				readyPids[pmuxtest.IntField(e, "pid")] = true
-			}
-		}
-		for pid, e := range live {
-			if pmuxtest.IntField(e, "gen") != gen || !readyPids[pid] {
-				return false
-			}
-		}
-		return true
-	})
-}
-
 func TestTerminatingSignalsOfEveryProfile(t *testing.T) {
 	cases := []struct {
 		profile string
@@ -168,10 +106,7 @@ func TestTerminatingSignalsOfEveryProfile(t *testing.T) {
 			t.Parallel()
 			m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "--signals", tc.profile, "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
 			pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2)
-			m.Signal(tc.sig)
-			if code := m.Wait(20 * time.Second); code != 0 {
-				t.Errorf("exit %d, want 0", code)
-			}
+			m.MustStop(tc.sig, 20*time.Second)
 			stops := m.Events("worker_stopping")
 			if len(stops) != 2 {
 				t.Fatalf("%d workers stopped, want 2", len(stops))
@@ -254,7 +189,7 @@ func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
 				before := len(m.Events("signal_received"))
 				m.Signal(sig)
 				m.WaitEvents("signal_received", before+1, 10*time.Second, nil)
-				waitSettled(t, m)
+				m.AwaitSettled(2, 20*time.Second)
 				time.Sleep(300 * time.Millisecond) // load on the settled pool too
 			}
 			close(stop)
@@ -298,9 +233,7 @@ func TestWorkerStopAnswersTheConnectionItJustAccepted(t *testing.T) {
 	if err := <-result; err != nil {
 		t.Errorf("the connection the worker had accepted when told to stop: %v", err)
 	}
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit code %d after QUIT, want 0", code)
-	}
+	m.MustExit(0, 20*time.Second)
 }
 
 func TestNotifyReadinessAndBootTimeout(t *testing.T) {
@@ -426,26 +359,6 @@ func zombies(t *testing.T, master int) []int {
 func TestSignalStormSettles(t *testing.T) {
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	m.ReadyWorkers(3)
-	waitSettled3 := func() {
-		m.WaitFor("the storm to settle", 60*time.Second, func(logs []map[string]any) bool {
-			live := pmuxtest.LiveWorkers(logs)
-			gen := 1
-			for _, e := range logs {
-				if e["event"] == "generation_started" {
-					gen = pmuxtest.IntField(e, "gen")
-				}
-			}
-			if len(live) != targetFromLog(logs, 3) || anyStopping(logs, live) {
-				return false
-			}
-			for _, e := range live {
-				if pmuxtest.IntField(e, "gen") != gen {
-					return false
-				}
-			}
-			return true
-		})
-	}
 	fdsBefore := fdCount(t, m.Pid())
 	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU}
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -458,7 +371,7 @@ func TestSignalStormSettles(t *testing.T) {
 	// One last HUP puts the count back to 3 whatever the storm did.
 	time.Sleep(200 * time.Millisecond)
 	m.Signal(syscall.SIGHUP)
-	waitSettled3()
+	m.AwaitSettled(3, 60*time.Second)
 	// A worker's exit reaches the loop through SIGCHLD: give it a moment.
 	var z []int
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {

@@ -89,8 +89,8 @@ func (r *upgradeRig) usr2(newBinary string) int {
 	copyFile(r.t, newBinary, r.path)
 	r.m.Signal(syscall.SIGUSR2)
 	child := pmuxtest.IntField(r.m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	r.m.WaitEvents("worker_ready", 2, 30*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == child })
-	starting := r.m.WaitEvents("master_starting", 1, 10*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == child })
+	r.m.WaitEvents("worker_ready", 2, 30*time.Second, pmuxtest.MasterIs(child))
+	starting := r.m.WaitEvents("master_starting", 1, 10*time.Second, pmuxtest.MasterIs(child))
 	if starting[0]["version"] != "upgrade-v2" && newBinary == pmuxtest.PmuxV2() {
 		r.t.Errorf("new master runs version %v, want the replaced binary's upgrade-v2", starting[0]["version"])
 	}
@@ -148,10 +148,7 @@ func TestUpgradeCommitUnicorn(t *testing.T) {
 	r.m.WaitEvents("upgrade_ignored", 1, 10*time.Second, nil)
 	r.m.Signal(syscall.SIGWINCH)
 	r.waitWorkersGone(old)
-	r.m.Signal(syscall.SIGQUIT)
-	if code := r.m.Wait(30 * time.Second); code != 0 {
-		t.Errorf("old master exit %d, want 0", code)
-	}
+	r.m.MustStop(syscall.SIGQUIT, 30*time.Second)
 	r.m.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
 	r.stopLoad()
 	r.pidfileHolds(r.pidfile, child)
@@ -176,7 +173,7 @@ func TestUpgradeRollbackUnicorn(t *testing.T) {
 	r.waitWorkersGone(old)
 	// Rollback: HUP brings the old workers back, QUIT the new master.
 	r.m.Signal(syscall.SIGHUP)
-	r.m.WaitEvents("worker_ready", 4, 30*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == old })
+	r.m.WaitEvents("worker_ready", 4, 30*time.Second, pmuxtest.MasterIs(old))
 	syscall.Kill(child, syscall.SIGQUIT)
 	r.m.WaitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
 	pmuxtest.WaitGone(t, child, 10*time.Second)
@@ -201,8 +198,7 @@ func TestUpgradeCommitGunicorn(t *testing.T) {
 	r.pidfileHolds(r.pidfile+".2", child)
 	r.m.Signal(syscall.SIGWINCH)
 	r.waitWorkersGone(old)
-	r.m.Signal(syscall.SIGTERM) // gunicorn's graceful stop
-	r.m.Wait(30 * time.Second)
+	r.m.MustStop(syscall.SIGTERM, 30*time.Second) // gunicorn's graceful stop
 	r.m.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
 	r.stopLoad()
 	deadline := time.Now().Add(10 * time.Second)
@@ -337,9 +333,8 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 	m.WaitEvents("listening", 1, 20*time.Second, func(e map[string]any) bool {
 		return pmuxtest.IntField(e, "master") == child && e["inherited"] == true && e["addr"] == addr
 	})
-	m.WaitEvents("worker_ready", 2, 30*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "master") == child })
-	m.Signal(syscall.SIGQUIT)
-	m.Wait(30 * time.Second)
+	m.WaitEvents("worker_ready", 2, 30*time.Second, pmuxtest.MasterIs(child))
+	m.MustStop(syscall.SIGQUIT, 30*time.Second)
 	time.Sleep(300 * time.Millisecond) // the new master serves alone
 	close(stop)
 	wg.Wait()

@@ -62,10 +62,7 @@ func TestSocketLostWarning(t *testing.T) {
 					t.Errorf("warning %q does not mention %q", msg, want)
 				}
 			}
-			m.Signal(syscall.SIGQUIT)
-			if code := m.Wait(20 * time.Second); code != 0 {
-				t.Errorf("exit %d, want 0", code)
-			}
+			m.MustStop(syscall.SIGQUIT, 20*time.Second)
 		})
 	}
 }
@@ -89,10 +86,7 @@ func TestSocketLostNotForHealthyWorkers(t *testing.T) {
 			if lost := m.Events("worker_socket_lost"); len(lost) != 0 {
 				t.Errorf("warned for a healthy worker: %v", lost)
 			}
-			m.Signal(syscall.SIGQUIT)
-			if code := m.Wait(20 * time.Second); code != 0 {
-				t.Errorf("exit %d, want 0", code)
-			}
+			m.MustStop(syscall.SIGQUIT, 20*time.Second)
 		})
 	}
 }
@@ -161,8 +155,5 @@ func TestSocketLostNotForExitedWorker(t *testing.T) {
 	if lost := m.Events("worker_socket_lost"); len(lost) != 0 {
 		t.Errorf("warned for a worker that had exited: %v", lost)
 	}
-	m.Signal(syscall.SIGQUIT)
-	if code := m.Wait(20 * time.Second); code != 0 {
-		t.Errorf("exit %d, want 0", code)
-	}
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 }

@@ -333,3 +333,32 @@ func (m *Master) StopWorkerForTheWatchdog(pid int) {
 		m.t.Errorf("stopped worker exited with %v, want signal KILL", exited["status"])
 	}
 }
+
+// AwaitSettled waits until the master's pool has Settled, initial being its
+// configured worker count.
+func (m *Master) AwaitSettled(initial int, timeout time.Duration) {
+	m.t.Helper()
+	m.WaitFor(fmt.Sprintf("the workers to settle (target %d at start)", initial), timeout, func(logs []map[string]any) bool {
+		return Settled(logs, initial)
+	})
+}
+
+// MustExit waits up to timeout for the master to exit with code want; a
+// master that exits otherwise fails the test (which goes on), one still
+// running after timeout stops it.
+func (m *Master) MustExit(want int, timeout time.Duration) {
+	m.t.Helper()
+	if code := m.Wait(timeout); code != want {
+		m.t.Errorf("pmux exit %d, want %d; log:\n%s", code, want, m.Dump())
+	}
+}
+
+// MustStop sends sig, one that stops the master, and waits up to timeout
+// for it to exit 0 (see MustExit).
+func (m *Master) MustStop(sig syscall.Signal, timeout time.Duration) {
+	m.t.Helper()
+	m.Signal(sig)
+	if code := m.Wait(timeout); code != 0 {
+		m.t.Errorf("pmux exit %d after %v, want 0; log:\n%s", code, sig, m.Dump())
+	}
+}
