@@ -11,9 +11,7 @@ package integration_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -22,8 +20,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -45,93 +41,6 @@ func long[T any](short, longer T) T {
 	return short
 }
 
-// faultLoad is a bounded load that tells the ways a request fails apart:
-// a refused connection means no worker was there to take it, which no
-// fault should cause while a master is up.
-type faultLoad struct {
-	ok, failed, refused atomic.Int64
-	mu                  sync.Mutex
-	kinds               map[string]int
-	when                []time.Time // of the first failures
-	stop                chan struct{}
-	wg                  sync.WaitGroup
-}
-
-// startFaultLoad runs clients that each send requests one after the other,
-// on new connections, until stop or their bound.
-func startFaultLoad(network, addr string, clients int) *faultLoad {
-	return startPacedLoad(network, addr, clients, 0, 50000)
-}
-
-// startPacedLoad is startFaultLoad with each client waiting every between
-// requests, and sending at most bound.
-func startPacedLoad(network, addr string, clients int, every time.Duration, bound int) *faultLoad {
-	l := &faultLoad{kinds: map[string]int{}, stop: make(chan struct{})}
-	for range clients {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			c := pmuxtest.NewClient(network, addr)
-			for n := 0; n < bound; n++ {
-				if every > 0 {
-					select {
-					case <-l.stop:
-						return
-					case <-time.After(every):
-					}
-				} else {
-					select {
-					case <-l.stop:
-						return
-					default:
-					}
-				}
-				resp, err := c.Get("http://pmux/")
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != 200 {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err == nil {
-					l.ok.Add(1)
-					continue
-				}
-				l.failed.Add(1)
-				kind := err.Error()
-				switch {
-				case errors.Is(err, syscall.ECONNREFUSED):
-					l.refused.Add(1)
-					kind = "connection refused"
-				case errors.Is(err, syscall.ECONNRESET):
-					kind = "connection reset"
-				case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-					kind = "closed without a response"
-				}
-				l.mu.Lock()
-				l.kinds[kind]++
-				if len(l.when) < 100 {
-					l.when = append(l.when, time.Now())
-				}
-				l.mu.Unlock()
-			}
-		}()
-	}
-	return l
-}
-
-func (l *faultLoad) end() {
-	close(l.stop)
-	l.wg.Wait()
-}
-
-func (l *faultLoad) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return fmt.Sprintf("%d ok, %d failed %v", l.ok.Load(), l.failed.Load(), l.kinds)
-}
-
 // runHelp returns `pmux run --help`, to see which flags this build has.
 func runHelp(t *testing.T) string {
 	t.Helper()
@@ -147,7 +56,7 @@ func TestFaultMasterSIGKILLUnderLoad(t *testing.T) {
 		m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
 			"run", "-w", "4", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 		workers := pmuxtest.PidsOf(m.ReadyWorkers(4))
-		load := startFaultLoad("tcp", m.Addr(), 4)
+		load := pmuxtest.StartLoad("tcp", m.Addr(), 4)
 		time.Sleep(200 * time.Millisecond)
 		began := time.Now()
 		m.Signal(syscall.SIGKILL)
@@ -164,7 +73,7 @@ func TestFaultMasterSIGKILLUnderLoad(t *testing.T) {
 			}
 		}
 		took := time.Since(began)
-		load.end()
+		load.Stop()
 		if len(left) > 0 {
 			t.Fatalf("run %d: workers %v still alive 10 s after the master's SIGKILL", i, left)
 		}
@@ -384,7 +293,7 @@ func TestFaultSIGKILLRandomWorkersUnderLoad(t *testing.T) {
 	const clients = 8
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "4", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	m.ReadyWorkers(4)
-	load := startFaultLoad("tcp", m.Addr(), clients)
+	load := pmuxtest.StartLoad("tcp", m.Addr(), clients)
 	rng := rand.New(rand.NewPCG(8, 2))
 	kills := long(5, 40)
 	for i := 0; i < kills; i++ {
@@ -407,16 +316,16 @@ func TestFaultSIGKILLRandomWorkersUnderLoad(t *testing.T) {
 		m.WaitEvents("worker_ready", readyBefore+1, backoff+10*time.Second, nil)
 	}
 	time.Sleep(300 * time.Millisecond)
-	load.end()
+	load.Stop()
 	t.Logf("%d workers killed under load: %v", kills, load)
-	if n := load.refused.Load(); n != 0 {
+	if n := load.Refused.Load(); n != 0 {
 		t.Errorf("%d connections refused: the socket must stay open whatever happens to workers", n)
 	}
-	if n := load.failed.Load(); n > int64(kills*clients) {
+	if n := load.Failed.Load(); n > int64(kills*clients) {
 		t.Errorf("%d requests failed for %d kills: more than the killed workers can have had in flight (%d clients)", n, kills, clients)
 	}
-	if load.ok.Load() < 100 {
-		t.Errorf("only %d requests answered: the load did not run", load.ok.Load())
+	if load.OK.Load() < 100 {
+		t.Errorf("only %d requests answered: the load did not run", load.OK.Load())
 	}
 	if live := pmuxtest.LiveWorkers(m.Snapshot()); len(live) != 4 {
 		t.Errorf("%d live workers after the kills, want 4", len(live))
@@ -431,7 +340,7 @@ func TestFaultStoppedWorkerIsReplacedByTheWatchdog(t *testing.T) {
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "--ready", "notify", "--watchdog", "500ms", "-b", "127.0.0.1:0",
 		"--env", "WORKER_WATCHDOG=1", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	ready := m.ReadyWorkers(2)
-	load := startFaultLoad("tcp", m.Addr(), clients)
+	load := pmuxtest.StartLoad("tcp", m.Addr(), clients)
 	for i := range long(1, 4) {
 		victim := pmuxtest.IntField(ready[i%2], "pid")
 		if i > 0 {
@@ -450,12 +359,12 @@ func TestFaultStoppedWorkerIsReplacedByTheWatchdog(t *testing.T) {
 		t.Logf("stopped worker %d killed and replaced after %v", victim, time.Since(began).Round(time.Millisecond))
 	}
 	time.Sleep(300 * time.Millisecond)
-	load.end()
+	load.Stop()
 	t.Logf("load: %v", load)
-	if load.refused.Load() != 0 {
+	if load.Refused.Load() != 0 {
 		t.Errorf("connections refused: %v", load)
 	}
-	if n := load.failed.Load(); n > int64(long(1, 4)*clients) {
+	if n := load.Failed.Load(); n > int64(long(1, 4)*clients) {
 		t.Errorf("%d requests failed: more than the stopped worker can have accepted", n)
 	}
 }
@@ -499,15 +408,15 @@ env = { WORKER_CRASH = "1" }
 	}
 	isHealthy := func(e map[string]any) bool { return healthy != crashy || e["pool"] == healthyPool }
 	before := pmuxtest.PidsOf(healthy.WaitEvents("worker_ready", 2, 20*time.Second, isHealthy))
-	load := startFaultLoad("tcp", healthy.Addr(), 4)
+	load := pmuxtest.StartLoad("tcp", healthy.Addr(), 4)
 	cpu0 := cpuTicks(t, crashy.Pid())
 	lines0 := len(crashy.Snapshot())
 	time.Sleep(watch)
 	cpu := time.Duration(cpuTicks(t, crashy.Pid())-cpu0) * 10 * time.Millisecond
 	lines := len(crashy.Snapshot()) - lines0
-	load.end()
+	load.Stop()
 
-	if load.failed.Load() != 0 || load.ok.Load() < 50 {
+	if load.Failed.Load() != 0 || load.OK.Load() < 50 {
 		t.Errorf("healthy pool under load: %v, want every request answered", load)
 	}
 	for _, pid := range before {
@@ -556,7 +465,7 @@ func TestFaultGarbageConfigThenHUP(t *testing.T) {
 	}
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path, "--worker-output", "inherit")
 	workers := pmuxtest.PidsOf(m.ReadyWorkers(2))
-	load := startFaultLoad("tcp", m.Addr(), 4)
+	load := pmuxtest.StartLoad("tcp", m.Addr(), 4)
 	for _, garbage := range []string{"[[pool\nname = ", "\x00\xff\xfe garbage", "[[pool]]\nname = \"web\"\nworkers = -3\n"} {
 		if err := os.WriteFile(path, []byte(garbage), 0o644); err != nil {
 			t.Fatal(err)
@@ -568,7 +477,7 @@ func TestFaultGarbageConfigThenHUP(t *testing.T) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
-	load.end()
+	load.Stop()
 	if n := len(m.Events("generation_started")); n != 0 {
 		t.Errorf("%d generations started from a broken config", n)
 	}
@@ -577,7 +486,7 @@ func TestFaultGarbageConfigThenHUP(t *testing.T) {
 			t.Errorf("worker %d stopped after a broken config", pid)
 		}
 	}
-	if load.failed.Load() != 0 {
+	if load.Failed.Load() != 0 {
 		t.Errorf("load: %v, want every request answered", load)
 	}
 	// A good config again reloads.

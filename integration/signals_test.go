@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -120,52 +118,6 @@ func TestTerminatingSignalsOfEveryProfile(t *testing.T) {
 	}
 }
 
-// loadResult counts a bounded HTTP load's outcomes.
-type loadResult struct {
-	ok, failed atomic.Int64
-	mu         sync.Mutex
-	errors     []string
-}
-
-// runLoad sends requests from n clients, each on a new connection, until
-// stop is closed or the bound is reached.
-func runLoad(network, addr string, clients int, stop <-chan struct{}, res *loadResult) *sync.WaitGroup {
-	var wg sync.WaitGroup
-	for i := 0; i < clients; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := pmuxtest.NewClient(network, addr)
-			for n := 0; n < 20000; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get("http://pmux/")
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					res.failed.Add(1)
-					res.mu.Lock()
-					if len(res.errors) < 10 {
-						res.errors = append(res.errors, err.Error())
-					}
-					res.mu.Unlock()
-				} else {
-					res.ok.Add(1)
-				}
-			}
-		}()
-	}
-	return &wg
-}
-
 // Reloads, rolling restarts and scaling under load: every request is a 200.
 func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
 	for _, tc := range []struct {
@@ -181,9 +133,7 @@ func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
 				"-b", "127.0.0.1:0", "--env", "WORKER_BOOT_DELAY="+tc.boot, "--worker-output", "inherit", "--", pmuxtest.Worker())
 			addr := m.Addr()
 			m.ReadyWorkers(2)
-			stop := make(chan struct{})
-			var res loadResult
-			wg := runLoad("tcp", addr, 8, stop, &res)
+			load := pmuxtest.StartLoad("tcp", addr, 8)
 			// HUP = reload, USR2 = rolling restart in pitchfork's profile.
 			for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGUSR2, syscall.SIGTTIN, syscall.SIGHUP, syscall.SIGTTOU, syscall.SIGUSR2} {
 				before := len(m.Events("signal_received"))
@@ -192,15 +142,14 @@ func TestNoRequestFailsDuringReloadsRestartsAndScaling(t *testing.T) {
 				m.AwaitSettled(2, 20*time.Second)
 				time.Sleep(300 * time.Millisecond) // load on the settled pool too
 			}
-			close(stop)
-			wg.Wait()
-			if res.failed.Load() != 0 {
-				t.Errorf("%d of %d requests failed: %v", res.failed.Load(), res.failed.Load()+res.ok.Load(), res.errors)
+			load.Stop()
+			if load.Failed.Load() != 0 {
+				t.Errorf("%d of %d requests failed: %v", load.Failed.Load(), load.Failed.Load()+load.OK.Load(), load.Errors())
 			}
-			if res.ok.Load() < 100 {
-				t.Errorf("only %d requests succeeded: the load did not run", res.ok.Load())
+			if load.OK.Load() < 100 {
+				t.Errorf("only %d requests succeeded: the load did not run", load.OK.Load())
 			}
-			t.Logf("%d requests, %d failed", res.ok.Load()+res.failed.Load(), res.failed.Load())
+			t.Logf("%d requests, %d failed", load.OK.Load()+load.Failed.Load(), load.Failed.Load())
 		})
 	}
 }

@@ -212,7 +212,7 @@ func TestSoak(t *testing.T) {
 
 	// 4 clients, one request each every 20 ms: about 200 requests/s, well
 	// under what loopback's ephemeral ports allow for new connections.
-	load := startPacedLoad("tcp", addr, 4, 20*time.Millisecond, int(duration/(20*time.Millisecond))+100)
+	load := pmuxtest.StartPacedLoad("tcp", addr, 4, 20*time.Millisecond, int(duration/(20*time.Millisecond))+100)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	t.Logf("soak seed %d", rng.Uint64())
 	counts := map[string]int{}
@@ -286,11 +286,11 @@ func TestSoak(t *testing.T) {
 		}
 		time.Sleep(time.Duration(rng.IntN(500)) * time.Millisecond)
 	}
-	load.end()
+	load.Stop()
 	t.Logf("actions: %v; load: %v", counts, load)
-	if load.failed.Load() != 0 {
-		t.Errorf("%d requests failed: %v", load.failed.Load(), load)
-		for _, at := range load.when {
+	if load.Failed.Load() != 0 {
+		t.Errorf("%d requests failed: %v", load.Failed.Load(), load)
+		for _, at := range load.FailedAt() {
 			last := done{action: "nothing"}
 			for _, h := range history {
 				if h.at.Before(at) {
@@ -300,8 +300,8 @@ func TestSoak(t *testing.T) {
 			t.Logf("a request failed %v after %s", at.Sub(last.at).Round(time.Millisecond), last.action)
 		}
 	}
-	if load.ok.Load() < 100 {
-		t.Errorf("only %d requests answered: the load did not run", load.ok.Load())
+	if load.OK.Load() < 100 {
+		t.Errorf("only %d requests answered: the load did not run", load.OK.Load())
 	}
 	// Back to the configured count, as a reload does, and compare.
 	syscall.Kill(cur, syscall.SIGHUP)

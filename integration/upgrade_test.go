@@ -24,10 +24,7 @@ type upgradeRig struct {
 	pidfile string
 	sock    string
 	m       *pmuxtest.Master
-	stop    chan struct{}
-	tcp     *loadResult
-	unix    *loadResult
-	waits   []func()
+	loads   map[string]*pmuxtest.Load
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -49,7 +46,7 @@ func copyFile(t *testing.T, from, to string) {
 func newUpgradeRig(t *testing.T, profile string, extra ...string) *upgradeRig {
 	dir := t.TempDir()
 	r := &upgradeRig{t: t, dir: dir, path: filepath.Join(dir, "pmux"), pidfile: filepath.Join(dir, "pmux.pid"),
-		sock: filepath.Join(dir, "web.sock"), stop: make(chan struct{}), tcp: &loadResult{}, unix: &loadResult{}}
+		sock: filepath.Join(dir, "web.sock")}
 	copyFile(t, pmuxtest.Pmux(), r.path)
 	args := append([]string{"run", "-w", "2", "--signals", profile, "-p", r.pidfile, "-b", "127.0.0.1:0", "-b", "unix:" + r.sock,
 		"--ready", "notify", "--worker-output", "inherit"}, extra...)
@@ -62,22 +59,21 @@ func newUpgradeRig(t *testing.T, profile string, extra ...string) *upgradeRig {
 
 func (r *upgradeRig) startLoad() {
 	addr := r.m.Addr()
-	r.waits = append(r.waits, runLoad("tcp", addr, 4, r.stop, r.tcp).Wait, runLoad("unix", r.sock, 4, r.stop, r.unix).Wait)
+	r.loads = map[string]*pmuxtest.Load{"tcp": pmuxtest.StartLoad("tcp", addr, 4), "unix": pmuxtest.StartLoad("unix", r.sock, 4)}
 }
 
 // stopLoad ends the load and asserts every request was answered.
 func (r *upgradeRig) stopLoad() {
 	r.t.Helper()
-	close(r.stop)
-	for _, w := range r.waits {
-		w()
+	for _, load := range r.loads {
+		load.Stop()
 	}
-	for name, res := range map[string]*loadResult{"tcp": r.tcp, "unix": r.unix} {
-		if res.failed.Load() != 0 {
-			r.t.Errorf("%s: %d of %d requests failed: %v", name, res.failed.Load(), res.failed.Load()+res.ok.Load(), res.errors)
+	for name, load := range r.loads {
+		if load.Failed.Load() != 0 {
+			r.t.Errorf("%s: %d of %d requests failed: %v", name, load.Failed.Load(), load.Failed.Load()+load.OK.Load(), load.Errors())
 		}
-		if res.ok.Load() < 50 {
-			r.t.Errorf("%s: only %d requests answered; the load did not run", name, res.ok.Load())
+		if load.OK.Load() < 50 {
+			r.t.Errorf("%s: only %d requests answered; the load did not run", name, load.OK.Load())
 		}
 	}
 }
@@ -323,9 +319,7 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 		"--worker-output", "inherit", "--", pmuxtest.Worker())
 	f.Close()
 	m.ReadyWorkers(2)
-	stop := make(chan struct{})
-	var res loadResult
-	wg := runLoad("tcp", addr, 4, stop, &res)
+	load := pmuxtest.StartLoad("tcp", addr, 4)
 	copyFile(t, pmuxtest.PmuxV2(), bin)
 	m.Signal(syscall.SIGUSR2)
 	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
@@ -336,10 +330,9 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 	m.WaitEvents("worker_ready", 2, 30*time.Second, pmuxtest.MasterIs(child))
 	m.MustStop(syscall.SIGQUIT, 30*time.Second)
 	time.Sleep(300 * time.Millisecond) // the new master serves alone
-	close(stop)
-	wg.Wait()
-	if res.failed.Load() != 0 || res.ok.Load() == 0 {
-		t.Errorf("%d failed, %d ok: %v", res.failed.Load(), res.ok.Load(), res.errors)
+	load.Stop()
+	if load.Failed.Load() != 0 || load.OK.Load() == 0 {
+		t.Errorf("%d failed, %d ok: %v", load.Failed.Load(), load.OK.Load(), load.Errors())
 	}
 	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", addr))
 	if r.Env["LISTEN_FDNAMES"] != "http" || r.Env["PMUX_MASTER_PID"] != strconv.Itoa(child) {
