@@ -913,54 +913,18 @@ func TestExampleSystemd(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	notifyPath := filepath.Join(dir, "notify.sock")
-	notify, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer notify.Close()
-	states := make(chan string, 64)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := notify.Read(buf)
-			if err != nil {
-				close(states)
-				return
-			}
-			states <- string(buf[:n])
-		}
-	}()
-	expectState := func(want string) {
-		t.Helper()
-		timeout := time.After(60 * time.Second)
-		for {
-			select {
-			case s, ok := <-states:
-				if !ok {
-					t.Fatalf("notify socket closed before %s", want)
-				}
-				for _, line := range strings.Split(s, "\n") {
-					if line == want {
-						return
-					}
-				}
-			case <-timeout:
-				t.Fatalf("no %s from pmux on NOTIFY_SOCKET", want)
-			}
-		}
-	}
+	sd := pmuxtest.NewFakeSystemd(t)
 	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" "$@"`}
-	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}, Env: []string{"NOTIFY_SOCKET=" + notifyPath}}, args...)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}, Env: []string{sd.Env()}}, args...)
 	f.Close()
 	c := pmuxtest.NewClient("tcp", addr)
-	expectState("READY=1")
+	sd.Await(0, "READY=1")
 	gen1 := hellosFrom(t, m, c, "go", 2, 1)
 	reload(t, m, 2, 2, gen1) // ExecReload's HUP
-	expectState("RELOADING=1")
-	expectState("READY=1")
+	sd.Await(0, "RELOADING=1")
+	sd.Await(0, "READY=1")
 	hellosFrom(t, m, c, "go", 2, 2)
 	m.Signal(syscall.SIGQUIT) // KillSignal
-	expectState("STOPPING=1")
+	sd.Await(0, "STOPPING=1")
 	m.MustExit(0, 60*time.Second)
 }

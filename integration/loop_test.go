@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/pmux/pmux/internal/pmuxtest"
 )
 
@@ -66,119 +64,39 @@ func TestLoopWatchdogKillsAWorkerThatNeverPings(t *testing.T) {
 	m.WaitEvents("worker_spawned", 2, 10*time.Second, nil)
 }
 
-// fakeSystemd is a supervisor's notify socket that records who sent each
-// datagram (SCM_CREDENTIALS), as systemd checks it against NotifyAccess=.
-type fakeSystemd struct {
-	t      *testing.T
-	path   string
-	states chan notifyState
-	seen   []notifyState
-}
-
-type notifyState struct {
-	pid   int
-	state string
-}
-
-func newFakeSystemd(t *testing.T) *fakeSystemd {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw.Control(func(fd uintptr) { err = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fakeSystemd{t: t, path: path, states: make(chan notifyState, 1024)}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 4096)
-		oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
-		for {
-			n, noob, _, _, err := conn.ReadMsgUnix(buf, oob)
-			if err != nil {
-				return
-			}
-			pid := 0
-			if msgs, err := unix.ParseSocketControlMessage(oob[:noob]); err == nil && len(msgs) > 0 {
-				if cred, err := unix.ParseUnixCredentials(&msgs[0]); err == nil {
-					pid = int(cred.Pid)
-				}
-			}
-			select {
-			case s.states <- notifyState{pid, string(buf[:n])}:
-			default: // the test stopped listening
-			}
-		}
-	}()
-	t.Cleanup(func() { conn.Close(); <-done })
-	return s
-}
-
-// await reads the datagrams in order until one from pid has a line
-// starting with prefix, and returns it.
-func (s *fakeSystemd) await(pid int, prefix string) string {
-	s.t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case st := <-s.states:
-			s.seen = append(s.seen, st)
-			if st.pid != pid {
-				continue
-			}
-			for _, line := range strings.Split(st.state, "\n") {
-				if strings.HasPrefix(line, prefix) {
-					return st.state
-				}
-			}
-		case <-timeout:
-			s.t.Fatalf("no %q from pid %d; got %+v", prefix, pid, s.seen)
-			return ""
-		}
-	}
-}
-
 // Under NotifyAccess=main, systemd drops what the new master of an upgrade
 // says before the old master hands it the main pid. So once it has it, the
 // new master says READY=1 and its STATUS= again.
 func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
 	t.Parallel()
-	sd := newFakeSystemd(t)
+	sd := pmuxtest.NewFakeSystemd(t)
 	bin := filepath.Join(t.TempDir(), "pmux")
 	copyFile(t, pmuxtest.Pmux(), bin)
-	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + sd.path}}, "run", "-w", "1", "--ready", "notify",
+	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{sd.Env()}}, "run", "-w", "1", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	sd.await(m.Pid(), "READY=1")
+	sd.Await(m.Pid(), "READY=1")
 	m.Signal(syscall.SIGUSR2)
 	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
 	// Sent while the old master is still the main pid: systemd drops it.
-	sd.await(child, "READY=1")
+	sd.Await(child, "READY=1")
 	m.Signal(syscall.SIGQUIT)
-	if got := sd.await(m.Pid(), "MAINPID="); got != "MAINPID="+strconv.Itoa(child) {
+	if got := sd.Await(m.Pid(), "MAINPID="); got != "MAINPID="+strconv.Itoa(child) {
 		t.Errorf("old master's hand-over %q, want MAINPID=%d", got, child)
 	}
 	m.Wait(30 * time.Second)
 	// What the new master says now, systemd accepts.
-	again := sd.await(child, "READY=1")
+	again := sd.Await(child, "READY=1")
 	if !strings.Contains(again, "STATUS=") {
 		t.Errorf("READY=1 after the hand-over without STATUS=: %q", again)
 	}
 	var after []string
 	handedOver := false
-	for _, st := range sd.seen {
-		if st.pid == m.Pid() && strings.HasPrefix(st.state, "MAINPID=") {
+	for _, st := range sd.Seen() {
+		if st.Pid == m.Pid() && strings.HasPrefix(st.State, "MAINPID=") {
 			handedOver = true
-		} else if handedOver && st.pid == child {
-			after = append(after, strings.ReplaceAll(st.state, "\n", " "))
+		} else if handedOver && st.Pid == child {
+			after = append(after, strings.ReplaceAll(st.State, "\n", " "))
 		}
 	}
 	t.Logf("the new master %d after the hand-over: %q", child, after)
@@ -189,12 +107,7 @@ func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
 // stops promptly, since nothing it sends to its supervisor waits.
 func TestLoopStalledSupervisorNeverStallsTheMaster(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close() // never read
+	path := pmuxtest.StalledSystemd(t)
 	// WATCHDOG_USEC of 20 ms: the master pings every 10 ms.
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=20000"}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())

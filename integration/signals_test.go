@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -229,39 +227,17 @@ func TestWatchdogReplacesStuckWorker(t *testing.T) {
 }
 
 func TestSystemdNotifyProtocol(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	states := make(chan string, 32)
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := conn.Read(buf)
-			if err != nil {
-				close(states)
-				return
-			}
-			states <- string(buf[:n])
-		}
-	}()
+	sd := pmuxtest.NewFakeSystemd(t)
+	// Each state must come next, in this order.
 	next := func(want string) string {
 		t.Helper()
-		select {
-		case s := <-states:
-			if !strings.HasPrefix(s, want) {
-				t.Errorf("got state %q, want %q first", s, want)
-			}
-			return s
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no %q from pmux", want)
-			return ""
+		s := sd.Next().State
+		if !strings.HasPrefix(s, want) {
+			t.Errorf("got state %q, want %q first", s, want)
 		}
+		return s
 	}
-	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path}}, "run", "-w", "2", "--ready", "notify",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{sd.Env()}}, "run", "-w", "2", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--", pmuxtest.Worker())
 	ready := next("READY=1")
 	if !strings.Contains(ready, "STATUS=") {
@@ -269,7 +245,7 @@ func TestSystemdNotifyProtocol(t *testing.T) {
 	}
 	// Workers got pmux's own notify socket, not the supervisor's.
 	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
-	if r.Env["NOTIFY_SOCKET"] == path || !strings.HasPrefix(r.Env["NOTIFY_SOCKET"], "@pmux/") {
+	if r.Env["NOTIFY_SOCKET"] == sd.Path || !strings.HasPrefix(r.Env["NOTIFY_SOCKET"], "@pmux/") {
 		t.Errorf("worker NOTIFY_SOCKET=%q", r.Env["NOTIFY_SOCKET"])
 	}
 	m.Signal(syscall.SIGHUP)
@@ -349,25 +325,11 @@ func TestSignalStormSettles(t *testing.T) {
 }
 
 func TestSystemdWatchdogIsFed(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path, "WATCHDOG_USEC=300000"}},
+	sd := pmuxtest.NewFakeSystemd(t)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{sd.Env(), "WATCHDOG_USEC=300000"}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
-	pings := 0
-	buf := make([]byte, 4096)
-	for deadline := time.Now().Add(20 * time.Second); pings < 4; {
-		conn.SetReadDeadline(deadline)
-		n, err := conn.Read(buf)
-		if err != nil {
-			t.Fatalf("%d WATCHDOG=1 pings, then: %v", pings, err)
-		}
-		if string(buf[:n]) == "WATCHDOG=1" {
-			pings++
-		}
+	for range 4 {
+		sd.Await(m.Pid(), "WATCHDOG=1")
 	}
 	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", m.Addr()))
 	if _, ok := r.Env["WATCHDOG_USEC"]; ok {

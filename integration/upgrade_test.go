@@ -256,41 +256,23 @@ func TestUpgradeFailuresLeaveOldMasterServing(t *testing.T) {
 }
 
 func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	bin := filepath.Join(dir, "pmux")
+	sd := pmuxtest.NewFakeSystemd(t)
+	bin := filepath.Join(t.TempDir(), "pmux")
 	copyFile(t, pmuxtest.Pmux(), bin)
-	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{"NOTIFY_SOCKET=" + path}}, "run", "-w", "1", "--ready", "notify",
+	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{sd.Env()}}, "run", "-w", "1", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-	var states []string
-	read := func(until string) {
-		t.Helper()
-		buf := make([]byte, 4096)
-		for {
-			conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-			n, err := conn.Read(buf)
-			if err != nil {
-				t.Fatalf("waiting for %q after %q: %v", until, states, err)
-			}
-			states = append(states, strings.SplitN(string(buf[:n]), "\n", 2)[0])
-			if strings.HasPrefix(string(buf[:n]), until) {
-				return
-			}
-		}
-	}
-	read("READY=1")
+	sd.Await(0, "READY=1")
 	m.Signal(syscall.SIGUSR2)
 	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
-	read("READY=1") // the new master's
+	sd.Await(0, "READY=1") // the new master's
 	m.Signal(syscall.SIGQUIT)
-	read("MAINPID=")
+	sd.Await(0, "MAINPID=")
 	m.Wait(30 * time.Second)
+	var states []string
+	for _, st := range sd.Seen() {
+		states = append(states, strings.SplitN(st.State, "\n", 2)[0])
+	}
 	want := []string{"READY=1", "READY=1", "MAINPID=" + strconv.Itoa(child)}
 	if strings.Join(states, ",") != strings.Join(want, ",") {
 		t.Errorf("notify states %q, want %q (never STOPPING=1 during the hand-over)", states, want)
