@@ -126,6 +126,7 @@ func (m *Manager) restartPool(p *pool, all bool) {
 		p.target = 0
 	}
 	p.generation++
+	p.firstBoot = false // a master told to restart serves on, whatever the new workers do
 	p.surge = 1
 	if all {
 		p.surge = max(p.target, 1)

@@ -98,8 +98,10 @@ type fakeSpawner struct {
 	okStarts int
 	attempts int
 	live     map[int]bool
-	calls    chan call
-	child    chan os.Signal
+	// output is what each worker writes to its stdout as it starts.
+	output string
+	calls  chan call
+	child  chan os.Signal
 }
 
 func newFakeSpawner() *fakeSpawner {
@@ -117,6 +119,9 @@ func (f *fakeSpawner) Start(spec spawn.Spec) (int, error) {
 		return 0, f.failWith
 	}
 	f.okStarts--
+	if f.output != "" && spec.Stdout != nil {
+		spec.Stdout.Write([]byte(f.output))
+	}
 	f.nextPid++
 	f.live[f.nextPid] = true
 	f.calls <- call{start: true, pid: f.nextPid, spec: spec}

@@ -160,7 +160,8 @@ type Manager struct {
 	reloading      bool
 
 	// booting is true while Run starts the first generation; bootErr is
-	// the first worker of it that could not be started.
+	// the first worker of it that could not be started, or the pool that
+	// could not boot (a *BootError).
 	booting bool
 	bootErr error
 }
@@ -187,7 +188,7 @@ func New(opts Options) *Manager {
 	}
 	for i := range opts.Pools {
 		cfg := opts.Pools[i]
-		m.pools = append(m.pools, &pool{cfg: &cfg, target: cfg.Workers, generation: 1, surge: max(cfg.Workers, 1)})
+		m.pools = append(m.pools, &pool{cfg: &cfg, target: cfg.Workers, generation: 1, surge: max(cfg.Workers, 1), firstBoot: true})
 		for _, l := range cfg.Listeners {
 			m.known[l] = true
 		}
@@ -252,6 +253,9 @@ func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 	}
 	m.beforeExit()
 	m.log.Info().Str("event", "master_stopped").Msg("every worker has exited")
+	if be, ok := m.bootErr.(*BootError); ok {
+		be.collectOutput()
+	}
 	return m.bootErr
 }
 

@@ -47,6 +47,7 @@ func TestStartsEveryWorkerWithSlotAndGeneration(t *testing.T) {
 func TestCrashRespawnsWithBackoff(t *testing.T) {
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
 	pid := h.expectStart().pid
+	h.advance(bootGrace) // it booted: its crashes are no failed start
 	// First crash: at once.
 	h.sp.exit(pid, 1, 0)
 	pid = h.expectStart().pid
@@ -74,6 +75,7 @@ func TestCrashRespawnsWithBackoff(t *testing.T) {
 func TestBackoffCapsAtThirtySeconds(t *testing.T) {
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
 	pid := h.expectStart().pid
+	h.advance(bootGrace)
 	var last time.Duration
 	for i := 0; i < 12; i++ {
 		h.sp.exit(pid, 1, 0)
@@ -239,6 +241,7 @@ func TestNoRespawnWhileStopping(t *testing.T) {
 func TestStartFailureBacksOff(t *testing.T) {
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
 	pid := h.expectStart().pid
+	h.advance(bootGrace)
 	h.sp.mu.Lock()
 	h.sp.failing = true
 	h.sp.mu.Unlock()
@@ -365,7 +368,10 @@ func TestFailedConfigReloadChangesNothing(t *testing.T) {
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
 	h.m.opts.Reload = func(context.Context) (*Reloaded, error) { return nil, syscall.EINVAL }
 	h.expectStart()
-	<-h.sup // READY=1
+	h.advance(bootGrace) // under --ready none, READY=1 waits until the worker stayed up that long
+	if s := h.supState(); !strings.HasPrefix(s, "READY=1") {
+		t.Fatalf("state %q, want READY=1", s)
+	}
 	h.signals <- syscall.SIGHUP
 	if s := <-h.sup; !strings.HasPrefix(s, "RELOADING=1") {
 		t.Errorf("state %q, want RELOADING=1", s)

@@ -72,12 +72,15 @@ func (m *Manager) armWatchdog(w *worker) {
 
 // updateSupervisor tells pmux's own supervisor (systemd) what changed:
 // READY=1 once every pool has its target of ready workers of the current
-// generation and no older ones, after start and after each reload.
+// generation and no older ones, after start and after each reload. At the
+// start, each pool must also have booted (under --ready none a worker is
+// ready at exec, but has booted only once it stays up bootGrace), so -D
+// and systemd hear of a start that cannot boot.
 func (m *Manager) updateSupervisor() {
 	if m.opts.Supervisor == nil || m.phase != running {
 		return
 	}
-	if !m.settled() || (m.announcedReady && !m.reloading) {
+	if !m.settled() || (m.announcedReady && !m.reloading) || (!m.announcedReady && m.startingUp()) {
 		return
 	}
 	m.announcedReady = true

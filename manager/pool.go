@@ -2,6 +2,7 @@ package manager
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -20,6 +21,17 @@ const (
 	// A worker that stayed up this long was healthy: its crash restarts the
 	// backoff from the beginning.
 	healthyUptime = 10 * time.Second
+
+	// maxBootFailures is how many failed boots in a row each slot of a pool
+	// that never booted may have before the master's start fails. One
+	// failure can be a fluke (a dependency that comes up a moment later);
+	// the backoff spaces the tries 0 and 100 ms apart, so three cost little
+	// more than three boots, as supervisord's three start retries do.
+	maxBootFailures = 3
+	// bootGrace: under --ready none a worker counts as ready at exec, which
+	// says nothing about whether it boots, so one of the first generation
+	// has booted once it stays up this long (supervisord's startsecs).
+	bootGrace = time.Second
 )
 
 type pool struct {
@@ -32,6 +44,12 @@ type pool struct {
 	slots []*slot
 	// removed: no longer in the configuration; dropped once empty.
 	removed bool
+	// firstBoot: the pool was started with the master and no worker of its
+	// first generation has booted yet. Until one does, a slot's failures
+	// are counted, and a pool that cannot boot at all fails the start
+	// (see bootFailed). A reload, a rolling restart or a pool added later
+	// never has it: a master that serves keeps serving.
+	firstBoot bool
 }
 
 type slot struct {
@@ -43,6 +61,9 @@ type slot struct {
 	backoff  time.Duration
 	respawn  Timer
 	lastExit string
+	// bootFailures counts this slot's failed boots in a row while the
+	// pool's firstBoot holds.
+	bootFailures int
 }
 
 type workerState int
@@ -73,6 +94,9 @@ type worker struct {
 	status     string // last STATUS= it sent
 	timers     []Timer
 	watchdog   Timer // also in timers; kept to re-arm it on each ping
+	// tail keeps the end of the output of a worker of a pool's first boot,
+	// for the line that says why the pool cannot boot; nil otherwise.
+	tail *outputTail
 }
 
 func (w *worker) stopTimers() {
@@ -204,7 +228,10 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	s.workers = append(s.workers, w)
 	m.byPid[pid] = w
 	if pipeR != nil {
-		m.pump(pipeR, p, s.index, pid)
+		if p.firstBoot {
+			w.tail = newOutputTail()
+		}
+		m.pump(pipeR, p, s.index, pid, w.tail)
 	}
 	spawnTime := m.clock.Now().Sub(began)
 	m.opts.Observer.WorkerSpawned(cfg.Name, spawnTime)
@@ -226,6 +253,14 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	switch cfg.Ready {
 	case ReadyAtExec:
 		m.markReady(w)
+		if p.firstBoot {
+			w.timers = append(w.timers, m.after(bootGrace, func() {
+				if !w.exited && w.state == ready {
+					m.poolBooted(p)
+					m.updateSupervisor()
+				}
+			}))
+		}
 	case ReadyDelay:
 		w.timers = append(w.timers, m.after(cfg.ReadyDelay, func() {
 			if !w.exited && w.state == starting {
@@ -254,6 +289,12 @@ func (m *Manager) startFailed(p *pool, s *slot, err error) {
 	m.opts.Observer.WorkerExited(p.cfg.Name, "start_failed")
 	s.restarts++
 	s.lastExit = "start failed"
+	if p.firstBoot {
+		s.bootFailures++
+		if m.bootFailed(p, "could not start: "+err.Error(), nil) {
+			return
+		}
+	}
 	delay := m.nextBackoff(s, 0)
 	if delay == 0 {
 		delay = m.nextBackoff(s, 0)
@@ -263,22 +304,34 @@ func (m *Manager) startFailed(p *pool, s *slot, err error) {
 	m.scheduleRespawn(p, s, delay)
 }
 
-func (m *Manager) pump(r *os.File, p *pool, slot, pid int) {
+// pump copies a worker's output to the sink; tail, when not nil, also
+// keeps its end.
+func (m *Manager) pump(r *os.File, p *pool, slot, pid int, tail *outputTail) {
 	prefix := logs.Prefix(p.cfg.Name, slot, pid, false)
 	if p.cfg.Prefix != nil {
 		prefix = p.cfg.Prefix(slot, pid)
 	}
 	sink, name := m.opts.Output, p.cfg.Name
+	var in io.Reader = r
+	if tail != nil {
+		in = io.TeeReader(r, tail)
+	}
 	m.pumps.Add(1)
 	go func() {
 		defer m.pumps.Done()
 		defer r.Close()
-		sink.Pump(r, name, prefix)
+		if tail != nil {
+			defer close(tail.done)
+		}
+		sink.Pump(in, name, prefix)
 	}()
 }
 
 func (m *Manager) markReady(w *worker) {
 	w.state = ready
+	if w.cfg.Ready != ReadyAtExec {
+		m.poolBooted(w.pool)
+	}
 	// The watchdog runs from readiness, as systemd's WatchdogSec= runs from
 	// the end of start-up, whatever --ready is: a worker that never pings
 	// is killed one period after it counts as ready. One that pinged
@@ -363,7 +416,18 @@ func (m *Manager) workerExited(w *worker, exit spawn.Exit) {
 	}
 	s.restarts++
 	s.lastExit = status
-	delay := m.nextBackoff(s, m.clock.Now().Sub(w.started))
+	uptime := m.clock.Now().Sub(w.started)
+	if p.firstBoot && w.state == ready && uptime >= bootGrace {
+		m.poolBooted(p) // --ready none: it stayed up, its grace timer just had not run yet
+	}
+	if p.firstBoot {
+		s.bootFailures++
+		if m.bootFailed(p, m.bootFailure(w, status, uptime), w.tail) {
+			ev.Int("boot_failures", s.bootFailures).Msg("worker exited unexpectedly")
+			return
+		}
+	}
+	delay := m.nextBackoff(s, uptime)
 	ev.Int("restarts", s.restarts).Dur("respawn_in_ms", delay).Msg("worker exited unexpectedly")
 	m.scheduleRespawn(p, s, delay)
 }
