@@ -41,13 +41,6 @@ func long[T any](short, longer T) T {
 	return short
 }
 
-// runHelp returns `pmux run --help`, to see which flags this build has.
-func runHelp(t *testing.T) string {
-	t.Helper()
-	out, _ := exec.Command(pmuxtest.Pmux(), "run", "--help").CombinedOutput()
-	return string(out)
-}
-
 // SIGKILL the master under load: every worker goes with it (pmux gives
 // each a parent-death signal), at once, with nobody to wait for.
 func TestFaultMasterSIGKILLUnderLoad(t *testing.T) {
@@ -371,18 +364,15 @@ func TestFaultStoppedWorkerIsReplacedByTheWatchdog(t *testing.T) {
 
 // A crash-looping pool next to a healthy one: the healthy one serves on
 // untouched, and the crash loop backs off instead of burning the CPU or
-// flooding the log. With `pmux run -c` (two pools, one master) when this
-// build has it; otherwise with two masters, which checks the crash loop
-// but not the isolation inside one master.
+// flooding the log. The crashy pool boots first and crashes from then on:
+// one that never boots fails the whole start instead (TestFirstBoot*).
 func TestFaultCrashLoopingPoolBesideAHealthyOne(t *testing.T) {
 	t.Parallel()
 	const watch = 3 * time.Second
-	var healthy, crashy *pmuxtest.Master
-	var healthyPool string
-	if strings.Contains(runHelp(t), "--config") {
-		dir := t.TempDir()
-		path := filepath.Join(dir, "pmux.toml")
-		toml := fmt.Sprintf(`[[pool]]
+	dir := t.TempDir()
+	crash := filepath.Join(dir, "crash")
+	path := filepath.Join(dir, "pmux.toml")
+	toml := fmt.Sprintf(`[[pool]]
 name = "web"
 command = [%q]
 workers = 2
@@ -392,28 +382,29 @@ bind = ["tcp://127.0.0.1:0"]
 name = "crashy"
 command = [%q]
 workers = 2
-env = { WORKER_CRASH = "1" }
-`, pmuxtest.Worker(), pmuxtest.Worker())
-		if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		healthy = pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path, "--worker-output", "inherit")
-		crashy, healthyPool = healthy, "web"
-	} else {
-		t.Log("this pmux has no `run -c`: two masters, one crash-looping")
-		healthy = pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
-		crashy = pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit",
-			"--env", "WORKER_CRASH=1", "--", pmuxtest.Worker())
-		healthyPool = "web"
+env = { WORKER_CRASH_IF = %q }
+`, pmuxtest.Worker(), pmuxtest.Worker(), crash)
+	if err := os.WriteFile(path, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	isHealthy := func(e map[string]any) bool { return healthy != crashy || e["pool"] == healthyPool }
-	before := pmuxtest.PidsOf(healthy.WaitEvents("worker_ready", 2, 20*time.Second, isHealthy))
-	load := pmuxtest.StartLoad("tcp", healthy.Addr(), 4)
-	cpu0 := cpuTicks(t, crashy.Pid())
-	lines0 := len(crashy.Snapshot())
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path, "--worker-output", "inherit")
+	isHealthy := func(e map[string]any) bool { return e["pool"] == "web" }
+	before := pmuxtest.PidsOf(m.WaitEvents("worker_ready", 2, 20*time.Second, isHealthy))
+	m.WaitEvents("pool_booted", 2, 20*time.Second, nil)
+	if err := os.WriteFile(crash, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range m.Events("worker_spawned") {
+		if !isHealthy(e) {
+			syscall.Kill(pmuxtest.IntField(e, "pid"), syscall.SIGKILL)
+		}
+	}
+	load := pmuxtest.StartLoad("tcp", m.Addr(), 4)
+	cpu0 := cpuTicks(t, m.Pid())
+	lines0 := len(m.Snapshot())
 	time.Sleep(watch)
-	cpu := time.Duration(cpuTicks(t, crashy.Pid())-cpu0) * 10 * time.Millisecond
-	lines := len(crashy.Snapshot()) - lines0
+	cpu := time.Duration(cpuTicks(t, m.Pid())-cpu0) * 10 * time.Millisecond
+	lines := len(m.Snapshot()) - lines0
 	load.Stop()
 
 	if load.Failed.Load() != 0 || load.OK.Load() < 50 {
@@ -425,20 +416,25 @@ env = { WORKER_CRASH = "1" }
 		}
 	}
 	crashes := 0
-	for _, e := range crashy.Events("worker_exited") {
+	for _, e := range m.Events("worker_exited") {
 		if !isHealthy(e) {
 			crashes++
 		}
 	}
 	// Backoff 0, 100, 200, 400, 800, 1600 ms: about 6 exits per slot in 3 s.
-	if crashes < 2 || crashes > 2*8 {
-		t.Errorf("%d crashes in %v for 2 slots, want the backoff's 2 to 16", crashes, watch)
+	if crashes < 2*3 || crashes > 2*8 {
+		t.Errorf("%d crashes in %v for 2 slots, want the backoff's 6 to 16", crashes, watch)
 	}
 	if cpu > watch/10 {
-		t.Errorf("the crash-looping master used %v of CPU in %v", cpu, watch)
+		t.Errorf("the master used %v of CPU in %v", cpu, watch)
 	}
 	if lines > 10*crashes+20 {
 		t.Errorf("%d log lines for %d crashes: the crash loop floods the log", lines, crashes)
+	}
+	select {
+	case <-m.Done():
+		t.Errorf("the master exited: a pool that booted never fails the start; log:\n%s", m.Dump())
+	default:
 	}
 	t.Logf("%d crashes in %v, master CPU %v, %d log lines", crashes, watch, cpu, lines)
 }

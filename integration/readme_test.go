@@ -405,6 +405,10 @@ func TestREADMETroubleshooting(t *testing.T) {
 			}
 			return "0"
 		},
+		"A worker failed to boot": func(t *testing.T) string {
+			pmuxtest.RequireCommand(t, "ruby")
+			return "0"
+		},
 		"The server binds its own port instead of fd 3": func(t *testing.T) string {
 			pmuxtest.RequireCommand(t, "python3")
 			return "0"

@@ -234,13 +234,22 @@ func TestCrashedWorkerIsReplacedInItsSlot(t *testing.T) {
 	pmuxtest.ReportsFrom(t, pmuxtest.NewClient("tcp", m.Addr()), 2)
 }
 
+// A slot whose worker keeps crashing after its pool booted respawns at
+// once, then backs off 100 ms doubling.
 func TestCrashLoopBacksOff(t *testing.T) {
-	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_CRASH=1", "--", pmuxtest.Worker())
+	crash := filepath.Join(t.TempDir(), "crash")
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "--env", "WORKER_CRASH_IF="+crash, "--", pmuxtest.Worker())
+	pid := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
+	m.WaitEvents("pool_booted", 1, 10*time.Second, nil)
+	if err := os.WriteFile(crash, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
 	exits := m.WaitEvents("worker_exited", 5, 20*time.Second, nil)
 	var delays []float64
-	for _, e := range exits[:5] {
-		if e["status"] != "exit 3" {
-			t.Errorf("status %v, want exit 3", e["status"])
+	for i, e := range exits[:5] {
+		if want := "exit 3"; i > 0 && e["status"] != want {
+			t.Errorf("status %v, want %s", e["status"], want)
 		}
 		delays = append(delays, e["respawn_in_ms"].(float64))
 	}
@@ -248,6 +257,11 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	want := []float64{0, 100, 200, 400, 800}
 	if !slices.Equal(delays, want) {
 		t.Errorf("respawn delays %v ms, want %v", delays, want)
+	}
+	select {
+	case <-m.Done():
+		t.Errorf("the master exited: a pool that booted once never fails the start; log:\n%s", m.Dump())
+	default:
 	}
 }
 

@@ -68,6 +68,7 @@ func (m *Manager) poolBooted(p *pool) {
 		return
 	}
 	p.firstBoot = false
+	m.log.Debug().Str("event", "pool_booted").Str("pool", p.cfg.Name).Msg("a worker of the pool booted")
 	for _, s := range p.slots {
 		s.bootFailures = 0
 	}

@@ -45,6 +45,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "worker: crashing as asked")
 		os.Exit(3)
 	}
+	// WORKER_CRASH_IF=FILE crashes once FILE exists: a pool that booted
+	// can be made to crash-loop later.
+	if path := os.Getenv("WORKER_CRASH_IF"); path != "" {
+		if _, err := os.Stat(path); err == nil {
+			fmt.Fprintln(os.Stderr, "worker: crashing as asked")
+			os.Exit(3)
+		}
+	}
 	if n, _ := strconv.Atoi(os.Getenv("WORKER_OUTPUT_LINES")); n > 0 {
 		for i := 0; i < n; i++ {
 			fmt.Printf("line %d of %d from %d %s\n", i, n, rep.Pid, strings.Repeat("x", i%200))
