@@ -500,6 +500,9 @@ func writeStatus(w io.Writer, st status.Status) {
 			}
 		}
 		fmt.Fprintf(w, "\n%s: %d of %d ready, generation %d\n", p.Name, ready, p.Target, p.Generation)
+		for _, l := range p.Listeners {
+			fmt.Fprintln(w, clip(listenerLine(l), statusWidth))
+		}
 		rows := [][]string{{"POOL", "SLOT", "PID", "GEN", "STATE", "AGE", "RESTARTS", "RSS", "LAST-EXIT"}}
 		for _, wk := range p.Workers {
 			rows = append(rows, []string{
@@ -513,6 +516,21 @@ func writeStatus(w io.Writer, st status.Status) {
 		}
 		writeTable(w, rows)
 	}
+}
+
+// listenerLine says where a socket listens and how many connections wait
+// in its accept backlog, what raindrops users watch: a queue that grows
+// means every worker is busy.
+func listenerLine(l status.ListenerStatus) string {
+	where := l.Bind
+	if !strings.Contains(l.Bind, l.Addr) {
+		where += " at " + l.Addr
+	}
+	// The count first: a long unix path is what gets clipped.
+	if l.Queued == nil {
+		return "queue unknown on this system: " + where
+	}
+	return fmt.Sprintf("%d queued (backlog %d) on %s", *l.Queued, l.Backlog, where)
 }
 
 // writeTable aligns rows: numbers right, words left, two spaces apart, the

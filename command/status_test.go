@@ -26,6 +26,14 @@ func TestStatusTableFits80Columns(t *testing.T) {
 			AgeSeconds: ages[i%len(ages)], Restarts: i * 1000, RSS: rss[i%len(rss)], LastExit: exits[i%len(exits)],
 		})
 	}
+	queued := func(n int) *int { return &n }
+	st.Pools[0].Listeners = []status.ListenerStatus{
+		{Bind: "tcp://0.0.0.0:8000", Addr: "0.0.0.0:8000", Queued: queued(12), Backlog: 1024},
+		{Bind: "tcp://127.0.0.1:0", Addr: "127.0.0.1:41234", Queued: queued(0), Backlog: 4096},
+		{Bind: "unix:/run/web-frontend-canary/a/rather/long/path/to/the/socket/of/this/app.sock?mode=0660",
+			Addr: "/run/web-frontend-canary/a/rather/long/path/to/the/socket/of/this/app.sock", Queued: queued(3), Backlog: 128},
+	}
+	st.Pools[1].Listeners = []status.ListenerStatus{{Bind: "unix:/run/jobs.sock", Addr: "/run/jobs.sock"}}
 	var b strings.Builder
 	writeStatus(&b, st)
 	for _, line := range strings.Split(b.String(), "\n") {

@@ -194,15 +194,17 @@ func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
 }
 
 // maskStatus hides what changes from run to run in `pmux status` output:
-// pids, ages and sizes. Those columns are right-aligned with fixed minimum
+// pids, ages, sizes and the ports bound to :0. Those columns are right-aligned with fixed minimum
 // widths (7, 6 and 5), which a test's values never exceed, so each cell is
 // the width ending where its header does.
 func maskStatus(out string) string {
 	pids := regexp.MustCompile(`pmux \d+`)
+	ports := regexp.MustCompile(`127\.0\.0\.1:[1-9]\d*`)
 	var spans [][2]int
 	var b strings.Builder
 	for _, line := range strings.SplitAfter(out, "\n") {
 		line = pids.ReplaceAllString(line, "pmux <pid>")
+		line = ports.ReplaceAllString(line, "127.0.0.1:<port>")
 		switch {
 		case strings.HasPrefix(line, "POOL "):
 			spans = nil
@@ -267,6 +269,12 @@ func TestStatusCommand(t *testing.T) {
 	for _, k := range []string{"slot", "pid", "generation", "state", "started", "age_seconds", "restarts", "rss_bytes"} {
 		if _, ok := worker[k]; !ok {
 			t.Errorf("worker JSON has no %q: %v", k, worker)
+		}
+	}
+	listener := raw["pools"].([]any)[0].(map[string]any)["listeners"].([]any)[0].(map[string]any)
+	for _, k := range []string{"bind", "addr", "queued", "backlog"} {
+		if _, ok := listener[k]; !ok {
+			t.Errorf("listener JSON has no %q: %v", k, listener)
 		}
 	}
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pmux/pmux/internal/proc"
 	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/signalmap"
@@ -111,6 +112,9 @@ type Options struct {
 	// RSS reads a worker's resident size from /proc; nil uses spawn.RSS.
 	// It is called off the loop only.
 	RSS func(pid int) (int64, error)
+	// ListenQueues reads the kernel's accept queues by socket inode; nil
+	// uses proc.ListenQueues. It is called off the loop only.
+	ListenQueues func() (map[uint64]proc.ListenQueue, error)
 	// EscalateRepeatedStop turns a second graceful stop into a quick one.
 	EscalateRepeatedStop bool
 	// StopWorkersAllowed is false when a terminal resize could send WINCH:

@@ -5,20 +5,49 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pmux/pmux/internal/proc"
 	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/spawn"
 	"github.com/pmux/pmux/status"
 )
 
-// Status returns a snapshot taken on the loop. The resident sizes are read
-// from /proc afterwards, on the caller's goroutine: the loop only copies
-// the pids, so a slow /proc never delays a signal.
+// Status returns a snapshot taken on the loop. The resident sizes and the
+// sockets' accept queues are read from the kernel afterwards, on the
+// caller's goroutine: the loop only copies the pids and socket inodes, so
+// a slow /proc never delays a signal.
 func (m *Manager) Status(ctx context.Context) (status.Status, error) {
 	var st status.Status
 	if err := m.Query(ctx, func() { st = m.snapshot() }); err != nil {
 		return st, err
 	}
 	m.readRSS(&st, ctx.Done())
+	m.readQueues(&st)
 	return st, nil
+}
+
+// readQueues fills in each listener's accept queue, off the loop. Where
+// the kernel cannot say, the queues stay unknown.
+func (m *Manager) readQueues(st *status.Status) {
+	read := m.opts.ListenQueues
+	if read == nil {
+		read = proc.ListenQueues
+	}
+	var queues map[uint64]proc.ListenQueue
+	for i := range st.Pools {
+		for j := range st.Pools[i].Listeners {
+			l := &st.Pools[i].Listeners[j]
+			if queues == nil {
+				var err error
+				if queues, err = read(); err != nil {
+					return
+				}
+			}
+			if q, ok := queues[l.Inode]; ok && l.Inode != 0 {
+				n := q.Queued
+				l.Queued, l.Backlog = &n, q.Backlog
+			}
+		}
+	}
 }
 
 // readRSS fills in each worker's resident size, off the loop; it stops
@@ -45,7 +74,13 @@ func (m *Manager) snapshot() status.Status {
 		st.Binary, st.Args, st.Dir = u.Binary, u.Args, u.Dir
 	}
 	for _, p := range m.pools {
-		ps := status.PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation, Workers: []status.WorkerStatus{}}
+		ps := status.PoolStatus{Name: p.cfg.Name, Target: p.target, Generation: p.generation,
+			Workers: []status.WorkerStatus{}, Listeners: []status.ListenerStatus{}}
+		for _, l := range p.cfg.Listeners {
+			// An fstat of a socket pmux holds: no /proc, no wait.
+			ino, _ := spawn.SocketInode(l.File)
+			ps.Listeners = append(ps.Listeners, status.ListenerStatus{Bind: l.Spec.String(), Addr: l.Addr(), Inode: ino})
+		}
 		for _, s := range p.slots {
 			for _, w := range s.workers {
 				state := w.state.String()

@@ -147,6 +147,8 @@ type statusCollector struct {
 	target     *prometheus.Desc
 	generation *prometheus.Desc
 	responsive *prometheus.Desc
+	queued     *prometheus.Desc
+	backlog    *prometheus.Desc
 }
 
 func newStatusCollector(src StatusSource, onPool func(string)) *statusCollector {
@@ -159,6 +161,12 @@ func newStatusCollector(src StatusSource, onPool func(string)) *statusCollector 
 			"The number of workers a pool is kept at.", []string{"pool"}, nil),
 		generation: prometheus.NewDesc("pmux_pool_generation",
 			"A pool's current generation; each reload or rolling restart adds one.", []string{"pool"}, nil),
+		queued: prometheus.NewDesc("pmux_listener_queued",
+			"Connections waiting in a listening socket's accept backlog, complete but accepted by no worker yet, as the kernel counts them at scrape time (raindrops' queued).",
+			[]string{"bind"}, nil),
+		backlog: prometheus.NewDesc("pmux_listener_backlog",
+			"The most connections a listening socket's accept backlog holds (listen(2)'s backlog as the kernel capped it); past it, new connections wait or are refused.",
+			[]string{"bind"}, nil),
 		responsive: prometheus.NewDesc("pmux_master_responsive",
 			"1 if the master's loop answered this scrape's status query in time, else 0 and the pool metrics are missing.", nil, nil),
 	}
@@ -169,6 +177,8 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.target
 	ch <- c.generation
 	ch <- c.responsive
+	ch <- c.queued
+	ch <- c.backlog
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -180,6 +190,17 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(c.responsive, prometheus.GaugeValue, 1)
+	seen := map[string]bool{} // a socket two pools share is one series
+	for _, p := range st.Pools {
+		for _, l := range p.Listeners {
+			if l.Queued == nil || seen[l.Bind] {
+				continue
+			}
+			seen[l.Bind] = true
+			ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(*l.Queued), l.Bind)
+			ch <- prometheus.MustNewConstMetric(c.backlog, prometheus.GaugeValue, float64(l.Backlog), l.Bind)
+		}
+	}
 	for _, p := range st.Pools {
 		c.onPool(p.Name)
 		counts := make(map[string]int, len(workerStates))

@@ -344,3 +344,33 @@ func TestServeRefusesABadAddress(t *testing.T) {
 		t.Errorf("Serve(nonsense): %v", err)
 	}
 }
+
+// Each listening socket's accept queue is one series per bind, a socket
+// two pools share counted once; one whose queue the kernel cannot say has
+// none.
+func TestListenerQueued(t *testing.T) {
+	queued := func(n int) *int { return &n }
+	st := twoPools()
+	st.Pools[0].Listeners = []status.ListenerStatus{
+		{Bind: "tcp://127.0.0.1:8000", Queued: queued(3), Backlog: 1024},
+		{Bind: "unix:/run/app.sock", Queued: queued(0), Backlog: 4096},
+	}
+	st.Pools[1].Listeners = []status.ListenerStatus{
+		{Bind: "tcp://127.0.0.1:8000", Queued: queued(3), Backlog: 1024},
+		{Bind: "tcp://127.0.0.1:9000"},
+	}
+	_, h := newHandler(t, &fakeSource{st: st})
+	fams := scrape(t, h)
+	if got := value(t, fams, "pmux_listener_queued", "bind=tcp://127.0.0.1:8000"); got != 3 {
+		t.Errorf("queued on :8000 = %v, want 3", got)
+	}
+	if got := value(t, fams, "pmux_listener_queued", "bind=unix:/run/app.sock"); got != 0 {
+		t.Errorf("queued on the unix socket = %v, want 0", got)
+	}
+	if got := value(t, fams, "pmux_listener_backlog", "bind=unix:/run/app.sock"); got != 4096 {
+		t.Errorf("backlog of the unix socket = %v, want 4096", got)
+	}
+	if n := len(fams["pmux_listener_queued"].GetMetric()); n != 2 {
+		t.Errorf("%d pmux_listener_queued series, want 2 (one per known bind)", n)
+	}
+}

@@ -25,6 +25,23 @@ type PoolStatus struct {
 	Target     int            `json:"target"`
 	Generation int            `json:"generation"`
 	Workers    []WorkerStatus `json:"workers"`
+	// Listeners are the pool's sockets, in bind order.
+	Listeners []ListenerStatus `json:"listeners"`
+}
+
+// ListenerStatus is one listening socket of a pool and its accept queue:
+// what unicorn users read with raindrops.
+type ListenerStatus struct {
+	Bind string `json:"bind"` // as configured: tcp://127.0.0.1:8000, unix:/run/app.sock
+	Addr string `json:"addr"` // where it listens
+	// Queued is how many connections wait in the socket's accept backlog,
+	// complete but accepted by no worker yet; Backlog is how many the
+	// kernel queues at most. Both are missing where the kernel cannot say
+	// (outside Linux).
+	Queued  *int `json:"queued,omitempty"`
+	Backlog int  `json:"backlog,omitempty"`
+
+	Inode uint64 `json:"-"` // the socket's, to find it in the kernel's tables
 }
 
 // WorkerStatus is one live worker in a Status.
@@ -40,4 +57,3 @@ type WorkerStatus struct {
 	LastExit   string    `json:"last_exit,omitempty"`
 	Status     string    `json:"status,omitempty"`
 }
-
