@@ -44,9 +44,7 @@ func TestFirstBootThatFailsStopsTheStart(t *testing.T) {
 		sock, pidPath := filepath.Join(dir, "web.sock"), filepath.Join(dir, "pmux.pid")
 		began := time.Now()
 		m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, append([]string{"run", "-w", "2", "-b", "unix:" + sock, "-p", pidPath, "--"}, cannotBoot...)...)
-		if code := m.Wait(30 * time.Second); code != 1 {
-			t.Fatalf("exit %d, want 1; log:\n%s", code, m.Dump())
-		}
+		m.MustExit(1, 30*time.Second)
 		t.Logf("failed start took %v", time.Since(began).Round(time.Millisecond))
 		says(t, lastRawLine(m), "web")
 		leftNothing(t, sock, pidPath)
@@ -87,9 +85,7 @@ command = [%q, %q, %q]
 			t.Fatal(err)
 		}
 		m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path)
-		if code := m.Wait(30 * time.Second); code != 1 {
-			t.Fatalf("exit %d, want 1; log:\n%s", code, m.Dump())
-		}
+		m.MustExit(1, 30*time.Second)
 		says(t, lastRawLine(m), "jobs")
 		web := 0
 		for _, e := range m.Events("worker_spawned") {
