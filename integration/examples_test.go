@@ -903,18 +903,9 @@ func TestExampleSystemd(t *testing.T) {
 		}
 		args = append(args, a)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	f, addr := pmuxtest.ListenerFile(t)
 	sd := pmuxtest.NewFakeSystemd(t)
-	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" "$@"`}
+	wrap := pmuxtest.SocketActivated(1, "http")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}, Env: []string{sd.Env()}}, args...)
 	f.Close()
 	c := pmuxtest.NewClient("tcp", addr)

@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -837,16 +836,7 @@ func TestFaultTenThousandSignals(t *testing.T) {
 // numbers a short count leaves free; they must not pass for sockets.
 func TestFaultHugeListenFDsIsAnError(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	sock, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
+	sock, _ := pmuxtest.ListenerFile(t)
 	for _, tc := range []struct {
 		name, fds string
 		passed    []*os.File

@@ -179,16 +179,7 @@ func TestUnixSocketModeStaleAndLive(t *testing.T) {
 }
 
 func TestAdoptsInheritedFD(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	f, addr := pmuxtest.ListenerFile(t)
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{ExtraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "fd://3", "--", pmuxtest.Worker())
 	f.Close()
 	m.ReadyWorkers(2)
@@ -196,18 +187,9 @@ func TestAdoptsInheritedFD(t *testing.T) {
 }
 
 func TestAdoptsSystemdSockets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	f, addr := pmuxtest.ListenerFile(t)
 	// $$ is the shell's pid, which exec hands on to pmux, as systemd does.
-	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web exec "$0" "$@"`}
+	wrap := pmuxtest.SocketActivated(1, "web")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}}, "run", "-w", "1", "-b", "systemd:web", "--", pmuxtest.Worker())
 	f.Close()
 	r := pmuxtest.GetReport(t, pmuxtest.NewClient("tcp", addr))

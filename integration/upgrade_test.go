@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -283,20 +282,11 @@ func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
 // through an upgrade: the new master adopts it from the old, not from
 // LISTEN_FDS, which named the old master's pid.
 func TestUpgradeKeepsSystemdSockets(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	f, addr := pmuxtest.ListenerFile(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "pmux")
 	copyFile(t, pmuxtest.Pmux(), bin)
-	wrap := []string{"sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=http exec "$0" "$@"`}
+	wrap := pmuxtest.SocketActivated(1, "http")
 	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "systemd",
 		"--worker-output", "inherit", "--", pmuxtest.Worker())
 	f.Close()

@@ -2,7 +2,6 @@ package spawn
 
 import (
 	"errors"
-	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -10,21 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pmux/pmux/internal/pmuxtest"
 	"github.com/pmux/pmux/internal/proc"
 )
 
 func listenerFile(t *testing.T) (*os.File, uint64) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := ln.(*net.TCPListener).File()
-	ln.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f, _ := pmuxtest.ListenerFile(t)
 	ino, err := SocketInode(f)
 	if err != nil {
 		t.Fatal(err)
