@@ -67,7 +67,7 @@ func poolFlags() []poolFlag {
 			func(p *config.Pool, v []string) error { p.Bind = v; return nil }, "b"),
 		stringFlag("workers", "worker count `N`, or auto for the CPU count", "1",
 			func(p *config.Pool, v string) (err error) { p.Workers, err = config.ParseWorkers(v); return err }, "w"),
-		stringFlag("ready", "readiness `MODE`: none, notify, delay=DUR", "none",
+		stringFlag("ready", "readiness `MODE`: auto (seen waiting on its socket), notify, delay=DUR, none", "auto with a bind, else none",
 			func(p *config.Pool, v string) error { return p.Ready.UnmarshalText([]byte(v)) }),
 		durationFlag("boot-timeout", "kill a worker not ready after `DUR`", "60s", func(p *config.Pool) *config.Duration { return &p.BootTimeout }),
 		durationFlag("graceful-timeout", "graceful stop: KILL a worker after `DUR`", "30s", func(p *config.Pool) *config.Duration { return &p.GracefulTimeout }),

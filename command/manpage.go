@@ -265,7 +265,7 @@ where the control socket goes.
 the control socket of master <pid>, used by status, scale, reload, rolling\-restart, reopen\-logs, stop and upgrade; it accepts only its own uid.
 .SH EXAMPLES
 .nf
-pmux run \-w 4 \-b 127.0.0.1:8000 \-\-ready notify \-\- bin/example\-go
+pmux run \-w 4 \-b 127.0.0.1:8000 \-\- bin/example\-go
 pmux run \-c pmux.toml
 pmux start \-f Procfile \-m web=2,jobs=1
 pmux status \-\-pidfile pmux.pid

@@ -60,11 +60,13 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 		}
 		r.binds = append(r.binds, spec)
 	}
-	switch p.Ready.Mode {
-	case "notify":
+	switch ready := p.EffectiveReady(); ready.Mode {
+	case config.ReadyAuto:
+		mp.Ready = manager.ReadyAuto
+	case config.ReadyNotify:
 		mp.Ready = manager.ReadyNotify
-	case "delay":
-		mp.Ready, mp.ReadyDelay = manager.ReadyDelay, p.Ready.Delay
+	case config.ReadyDelay:
+		mp.Ready, mp.ReadyDelay = manager.ReadyDelay, ready.Delay
 	default:
 		mp.Ready = manager.ReadyAtExec
 	}

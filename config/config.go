@@ -18,7 +18,7 @@ var (
 	logFormats    = []string{"auto", "console", "json"}
 	logLevels     = []string{"trace", "debug", "info", "warn", "error"}
 	compatNames   = []string{"einhorn", "server-starter"}
-	readyModes    = []string{ReadyNone, ReadyNotify, ReadyDelay}
+	readyModes    = []string{ReadyAuto, ReadyNone, ReadyNotify, ReadyDelay}
 	workerOutputs = []string{"prefix", "inherit"} // or a file path
 )
 
@@ -62,7 +62,7 @@ type Pool struct {
 	Command         []string          `toml:"command" default:"none (required)" doc:"argv of the worker, e.g. [\"bundle\", \"exec\", \"ruby\", \"app.rb\"]; no shell is involved"`
 	Workers         int               `toml:"workers" type:"integer or \"auto\"" doc:"number of workers, 0..1024; \"auto\" is the CPU count"`
 	Bind            []string          `toml:"bind" default:"none" doc:"sockets handed to every worker as fds 3, 4, …; a socket belongs to one pool; the command line alone defaults to 0.0.0.0:$PORT or 127.0.0.1:8000"`
-	Ready           Ready             `toml:"ready" doc:"when a new worker counts as ready: none, notify (sd_notify READY=1) or delay=DUR"`
+	Ready           Ready             `toml:"ready" default:"auto with a bind, else none" doc:"when a new worker counts as ready: auto (a process of its group is seen waiting on one of the pool's sockets), notify (sd_notify READY=1), delay=DUR or none (at exec)"`
 	BootTimeout     Duration          `toml:"boot_timeout" doc:"a worker not ready by then is killed and counted as a failed boot"`
 	GracefulTimeout Duration          `toml:"graceful_timeout" doc:"graceful stop: stop_signal, then KILL after this"`
 	QuickTimeout    Duration          `toml:"quick_timeout" doc:"quick stop: quick_signal, then KILL after this"`
@@ -98,13 +98,25 @@ func DefaultPool() Pool {
 	return Pool{
 		Name:            "web",
 		Workers:         1,
-		Ready:           Ready{Mode: ReadyNone},
 		BootTimeout:     Duration(60 * time.Second),
 		GracefulTimeout: Duration(30 * time.Second),
 		QuickTimeout:    Duration(5 * time.Second),
 		StopSignal:      "TERM",
 		QuickSignal:     "INT",
 	}
+}
+
+// EffectiveReady is the pool's ready mode with the default applied: auto
+// for a pool with sockets, none for one without, which has nothing to
+// wait on.
+func (p Pool) EffectiveReady() Ready {
+	switch {
+	case p.Ready.Mode != "":
+		return p.Ready
+	case len(p.Bind) > 0:
+		return Ready{Mode: ReadyAuto}
+	}
+	return Ready{Mode: ReadyNone}
 }
 
 // Clone returns a deep copy of p: pools made from the same defaults must not

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -173,7 +174,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Default() = %+v", c)
 	}
 	p := DefaultPool()
-	wantPool := Pool{Name: "web", Workers: 1, Ready: Ready{Mode: "none"}, BootTimeout: sec(60), GracefulTimeout: sec(30),
+	wantPool := Pool{Name: "web", Workers: 1, BootTimeout: sec(60), GracefulTimeout: sec(30),
 		QuickTimeout: sec(5), StopSignal: "TERM", QuickSignal: "INT"}
 	if !reflect.DeepEqual(p, wantPool) {
 		t.Errorf("DefaultPool() = %+v", p)
@@ -412,7 +413,7 @@ func TestValidate(t *testing.T) {
 		{"zero boot timeout", func(c *Config) { c.Pools[0].BootTimeout = 0 }, "pool[0].boot_timeout", "greater than zero"},
 		{"negative max_lifetime", func(c *Config) { c.Pools[0].MaxLifetime = -1 }, "pool[0].max_lifetime", "must not be negative"},
 		{"negative max_rss", func(c *Config) { c.Pools[0].MaxRSS = -1 }, "pool[0].max_rss", "must not be negative"},
-		{"zero ready mode", func(c *Config) { c.Pools[0].Ready = Ready{} }, "pool[0].ready", "must be one of none, notify, delay"},
+		{"unknown ready mode", func(c *Config) { c.Pools[0].Ready = Ready{Mode: "sometimes"} }, "pool[0].ready", "must be one of auto, none, notify, delay"},
 		{"empty command", func(c *Config) { c.Pools[0].Command = nil }, "pool[0].command", "is required"},
 		{"empty argv0", func(c *Config) { c.Pools[0].Command = []string{""} }, "pool[0].command", "element 0 is empty"},
 		{"bad name", func(c *Config) { c.Pools[0].Name = "a.b" }, "pool[0].name", "letters, digits"},
@@ -510,7 +511,18 @@ func assertRoundTrip(t *testing.T, c *Config) {
 		// Pools carry the defaults; the printed form does not repeat them.
 		c2.PoolDefaults = c.PoolDefaults
 	}
-	if !reflect.DeepEqual(c, c2) {
+	// An unset ready mode is printed as what it means for the pool.
+	want := *c
+	want.Pools = slices.Clone(c.Pools)
+	for i := range want.Pools {
+		want.Pools[i].Ready = want.Pools[i].EffectiveReady()
+	}
+	for _, p := range c2.Pools {
+		if p.Ready.Mode == "" {
+			t.Errorf("pool %s: check printed no ready mode:\n%s", p.Name, out)
+		}
+	}
+	if c = &want; !reflect.DeepEqual(c, c2) {
 		t.Fatalf("round trip differs\nfirst:  %+v\nsecond: %+v\ntoml:\n%s", c, c2, out)
 	}
 }

@@ -36,8 +36,9 @@ func (c *Config) MarshalTOML() ([]byte, error) {
 	if len(c.Pools) == 0 {
 		pv := reflect.ValueOf(c.PoolDefaults)
 		for _, f := range poolFields {
-			if !isPoolDefaultKey(f.key) || f.key == "command" && len(c.PoolDefaults.Command) == 0 {
-				continue
+			if !isPoolDefaultKey(f.key) || f.key == "command" && len(c.PoolDefaults.Command) == 0 ||
+				f.key == "ready" && c.PoolDefaults.Ready.Mode == "" {
+				continue // unset: each pool's default depends on its binds
 			}
 			writeKV(&b, f.key, pv.Field(f.index))
 		}
@@ -56,6 +57,7 @@ func (c *Config) MarshalTOML() ([]byte, error) {
 	}
 	for _, p := range c.Pools {
 		b.WriteString("\n[[pool]]\n")
+		p.Ready = p.EffectiveReady()
 		pv := reflect.ValueOf(p)
 		for _, f := range poolFields {
 			writeKV(&b, f.key, pv.Field(f.index))

@@ -3,7 +3,6 @@ package config
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -43,20 +42,7 @@ func FuzzParse(f *testing.F) {
 		if err := c.Validate(); err != nil {
 			t.Fatalf("Parse accepted what Validate rejects: %v", err)
 		}
-		out, err := c.MarshalTOML()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c2, err := Parse("fuzz.toml", out)
-		if err != nil {
-			t.Fatalf("printed config does not parse: %v\n%s", err, out)
-		}
-		if len(c.Pools) > 0 {
-			c2.PoolDefaults = c.PoolDefaults
-		}
-		if !reflect.DeepEqual(c, c2) {
-			t.Fatalf("round trip differs\n%+v\n%+v\n%s", c, c2, out)
-		}
+		assertRoundTrip(t, c)
 	})
 }
 

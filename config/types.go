@@ -148,23 +148,25 @@ func (s *Size) Set(v string) error { return s.UnmarshalText([]byte(v)) }
 
 // Readiness modes of Ready.Mode.
 const (
+	ReadyAuto   = "auto"   // ready once seen waiting on one of its sockets
 	ReadyNone   = "none"   // ready as soon as the command is exec'd
 	ReadyNotify = "notify" // ready on sd_notify READY=1
 	ReadyDelay  = "delay"  // ready Ready.Delay after exec
 )
 
 // Ready says when a new worker counts as ready. Its text form is
-// "none", "notify" or "delay=DUR".
+// "auto", "none", "notify" or "delay=DUR". The zero Ready is unset: auto
+// for a pool with sockets, none for one without (Pool.EffectiveReady).
 type Ready struct {
-	Mode  string        // ReadyNone, ReadyNotify or ReadyDelay
+	Mode  string        // ReadyAuto, ReadyNone, ReadyNotify, ReadyDelay, or "" for unset
 	Delay time.Duration // only for ReadyDelay
 }
 
-// UnmarshalText parses "none", "notify" or "delay=DUR".
+// UnmarshalText parses "auto", "none", "notify" or "delay=DUR".
 func (r *Ready) UnmarshalText(b []byte) error {
 	s := strings.TrimSpace(string(b))
 	switch {
-	case s == ReadyNone || s == ReadyNotify:
+	case s == ReadyAuto || s == ReadyNone || s == ReadyNotify:
 		*r = Ready{Mode: s}
 		return nil
 	case s == ReadyDelay:
@@ -177,15 +179,16 @@ func (r *Ready) UnmarshalText(b []byte) error {
 		*r = Ready{Mode: ReadyDelay, Delay: d}
 		return nil
 	}
-	return fmt.Errorf("invalid ready mode %q: use \"none\", \"notify\" or \"delay=DUR\"", s)
+	return fmt.Errorf("invalid ready mode %q: use \"auto\", \"none\", \"notify\" or \"delay=DUR\"", s)
 }
 
 // String returns the text form UnmarshalText reads. The zero Ready prints as
-// "none", which is what an unset mode means to a reader.
+// "auto", the default for a pool with sockets; a pool's own is named by
+// EffectiveReady.
 func (r Ready) String() string {
 	switch r.Mode {
 	case "":
-		return ReadyNone
+		return ReadyAuto
 	case ReadyDelay:
 		return ReadyDelay + "=" + Duration(r.Delay).String()
 	}

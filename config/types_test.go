@@ -118,7 +118,8 @@ func TestReady(t *testing.T) {
 		{in: "delay", wantErr: `delay needs a duration`},
 		{in: "delay=-1s", wantErr: "non-negative duration"},
 		{in: "delay=soon", wantErr: "non-negative duration"},
-		{in: "Notify", wantErr: `use "none", "notify" or "delay=DUR"`},
+		{in: "Notify", wantErr: `use "auto", "none", "notify" or "delay=DUR"`},
+		{in: "auto", want: Ready{Mode: ReadyAuto}},
 		{in: "", wantErr: `invalid ready mode ""`},
 	}
 	for _, tt := range tests {
@@ -140,8 +141,21 @@ func TestReady(t *testing.T) {
 			}
 		})
 	}
-	if (Ready{}).String() != "none" {
-		t.Error("zero Ready should print as none")
+	if (Ready{}).String() != "auto" {
+		t.Error("zero Ready should print as auto, the default with sockets")
+	}
+	for _, tt := range []struct {
+		p    Pool
+		want string
+	}{
+		{Pool{Bind: []string{"127.0.0.1:0"}}, "auto"},
+		{Pool{}, "none"},
+		{Pool{Ready: Ready{Mode: ReadyNotify}, Bind: []string{"127.0.0.1:0"}}, "notify"},
+		{Pool{Ready: Ready{Mode: ReadyAuto}}, "auto"},
+	} {
+		if got := tt.p.EffectiveReady().String(); got != tt.want {
+			t.Errorf("EffectiveReady of %+v = %s, want %s", tt.p, got, tt.want)
+		}
 	}
 }
 

@@ -224,6 +224,9 @@ func checkPoolKey(k string, p *Pool) error {
 			}
 		}
 	case "ready":
+		if p.Ready.Mode == "" {
+			return nil // unset: the default
+		}
 		if err := oneOf(p.Ready.Mode, readyModes); err != nil {
 			return err
 		}

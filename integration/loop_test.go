@@ -54,7 +54,7 @@ func TestLoopWatchdogWithAnyReadiness(t *testing.T) {
 func TestLoopWatchdogKillsAWorkerThatNeverPings(t *testing.T) {
 	t.Parallel()
 	const period = 500 * time.Millisecond
-	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--watchdog", period.String(), "-b", "127.0.0.1:0", "--worker-output", "inherit",
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "--ready", "none", "--watchdog", period.String(), "-b", "127.0.0.1:0", "--worker-output", "inherit",
 		"--", "sleep", "1000")
 	first := m.ReadyWorkers(1)[0]
 	pid := pmuxtest.IntField(first, "pid")

@@ -75,7 +75,7 @@ func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
 // disposition across exec, so a worker would inherit it without the shim.
 func TestWorkerSignalStateIsDefaultEvenWhenMasterIgnoresSignals(t *testing.T) {
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Wrap: []string{"sh", "-c", `trap "" INT QUIT HUP; exec "$0" "$@"`}},
-		"run", "-w", "1", "-b", "127.0.0.1:0", "--", "sleep", "1000")
+		"run", "-w", "1", "--ready", "none", "-b", "127.0.0.1:0", "--", "sleep", "1000")
 	pid := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
 	// Ready at exec means the shim's exec: look once sleep itself runs.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {

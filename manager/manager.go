@@ -33,6 +33,9 @@ const (
 	ReadyAtExec ReadyMode = iota // as soon as it is started
 	ReadyDelay                   // a fixed delay after exec
 	ReadyNotify                  // when it sends READY=1 to the notify socket
+	// ReadyAuto: once a process of its group is seen waiting on one of the
+	// pool's sockets (accept, epoll_wait, poll, select), read from /proc.
+	ReadyAuto
 )
 
 // PoolConfig is one resolved pool: everything needed to start its workers.
@@ -115,6 +118,9 @@ type Options struct {
 	// ListenQueues reads the kernel's accept queues by socket inode; nil
 	// uses proc.ListenQueues. It is called off the loop only.
 	ListenQueues func() (map[uint64]proc.ListenQueue, error)
+	// NewGroup makes the probe --ready auto and --timeout use to see a
+	// worker's group wait on its sockets; nil uses internal/proc's.
+	NewGroup func(pgid int, inodes []uint64) GroupProbe
 	// EscalateRepeatedStop turns a second graceful stop into a quick one.
 	EscalateRepeatedStop bool
 	// StopWorkersAllowed is false when a terminal resize could send WINCH:
@@ -168,6 +174,8 @@ type Manager struct {
 	// could not boot (a *BootError).
 	booting bool
 	bootErr error
+
+	autoUnsupportedSaid bool // --ready auto off Linux was said
 }
 
 // New prepares a Manager; nothing starts until Run.

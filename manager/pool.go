@@ -50,6 +50,12 @@ type pool struct {
 	// (see bootFailed). A reload, a rolling restart or a pool added later
 	// never has it: a master that serves keeps serving.
 	firstBoot bool
+	// autoSeen: a worker of the pool was once seen waiting on its sockets
+	// (--ready auto), so pmux can see this server; autoUnseenSaid and
+	// autoDenied: what pmux said once about a pool it cannot see.
+	autoSeen       bool
+	autoUnseenSaid bool
+	autoDenied     bool
 }
 
 type slot struct {
@@ -97,6 +103,18 @@ type worker struct {
 	// tail keeps the end of the output of a worker of a pool's first boot,
 	// for the line that says why the pool cannot boot; nil otherwise.
 	tail *outputTail
+
+	// --ready auto: the probe of the worker's group, the pending look at
+	// it and when the next ones come, and the last error a look met.
+	group       GroupProbe
+	probe       Timer
+	probeEvery  time.Duration
+	rescanEvery time.Duration
+	nextRescan  time.Time
+	probeErr    error
+	// lastWaited is when the worker was last seen waiting on its sockets;
+	// zero until it was.
+	lastWaited time.Time
 }
 
 func (w *worker) stopTimers() {
@@ -104,6 +122,10 @@ func (w *worker) stopTimers() {
 		t.Stop()
 	}
 	w.timers = nil
+	if w.probe != nil {
+		w.probe.Stop()
+		w.probe = nil
+	}
 }
 
 // current returns the slot's worker of the pool's current generation that
@@ -238,9 +260,16 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	m.log.Info().Str("event", "worker_spawned").Str("pool", cfg.Name).Int("slot", s.index).
 		Int("pid", pid).Int("gen", w.generation).Dur("spawn_ms", spawnTime).Msg("worker started")
 
-	if cfg.BootTimeout > 0 && cfg.Ready != ReadyAtExec {
+	mode := m.readyMode(cfg)
+	if mode == ReadyAuto && !m.startAutoProbe(w) {
+		mode = ReadyAtExec
+	}
+	if cfg.BootTimeout > 0 && mode != ReadyAtExec {
 		w.timers = append(w.timers, m.after(cfg.BootTimeout, func() {
 			if w.exited || w.state != starting {
+				return
+			}
+			if mode == ReadyAuto && m.autoBootTimeout(w) {
 				return
 			}
 			m.log.Warn().Str("event", "worker_boot_timeout").Str("pool", cfg.Name).Int("slot", s.index).
@@ -250,7 +279,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 			m.kill(w)
 		}))
 	}
-	switch cfg.Ready {
+	switch mode {
 	case ReadyAtExec:
 		m.markReady(w)
 		if p.firstBoot {
@@ -343,7 +372,9 @@ func (m *Manager) markReady(w *worker) {
 		Int("pid", w.pid).Int("gen", w.generation).Dur("boot_ms", m.clock.Now().Sub(w.started)).Msg("worker ready")
 	m.armLifetime(w)
 	m.reconcile(w.pool)
-	m.checkSocketHeld(w)
+	if w.lastWaited.IsZero() {
+		m.checkSocketHeld(w) // one seen waiting on its socket holds it
+	}
 }
 
 // stopWorker asks w to stop: the stop signal and graceful timeout, or the

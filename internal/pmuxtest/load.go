@@ -15,6 +15,8 @@ import (
 // take it, which no reload or fault should cause while a master is up.
 type Load struct {
 	OK, Failed, Refused atomic.Int64
+	// MaxLatency is the longest a request that succeeded took, in ns.
+	MaxLatency atomic.Int64
 
 	mu     sync.Mutex
 	kinds  map[string]int
@@ -53,6 +55,7 @@ func StartPacedLoad(network, addr string, clients int, every time.Duration, boun
 					default:
 					}
 				}
+				began := time.Now()
 				resp, err := c.Get("http://pmux/")
 				if err == nil {
 					_, err = io.Copy(io.Discard, resp.Body)
@@ -63,6 +66,9 @@ func StartPacedLoad(network, addr string, clients int, every time.Duration, boun
 				}
 				if err == nil {
 					l.OK.Add(1)
+					took := int64(time.Since(began))
+					for prev := l.MaxLatency.Load(); took > prev && !l.MaxLatency.CompareAndSwap(prev, took); prev = l.MaxLatency.Load() {
+					}
 					continue
 				}
 				l.fail(err)
@@ -119,5 +125,5 @@ func (l *Load) FailedAt() []time.Time {
 func (l *Load) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return fmt.Sprintf("%d ok, %d failed %v", l.OK.Load(), l.Failed.Load(), l.kinds)
+	return fmt.Sprintf("%d ok (max latency %v), %d failed %v", l.OK.Load(), time.Duration(l.MaxLatency.Load()).Round(time.Millisecond), l.Failed.Load(), l.kinds)
 }

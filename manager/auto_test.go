@@ -1,0 +1,191 @@
+package manager
+
+import (
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pmux/pmux/internal/proc"
+	"github.com/pmux/pmux/signalmap"
+)
+
+// fakeGroups stands in for /proc: the test says which worker groups wait
+// on their sockets, and counts the looks.
+type fakeGroups struct {
+	mu      sync.Mutex
+	waiting map[int]bool
+	looks   map[int]int
+	sockets map[int]map[uint64]bool
+}
+
+func newFakeGroups() *fakeGroups {
+	return &fakeGroups{waiting: map[int]bool{}, looks: map[int]int{}, sockets: map[int]map[uint64]bool{}}
+}
+
+func (f *fakeGroups) set(pgid int, waiting bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.waiting[pgid] = waiting
+}
+
+func (f *fakeGroups) lookCount(pgid int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.looks[pgid]
+}
+
+func (f *fakeGroups) install(o *Options) {
+	o.NewGroup = func(pgid int, inodes []uint64) GroupProbe {
+		if len(inodes) == 0 {
+			panic("a probe without sockets")
+		}
+		return fakeGroup{f, pgid}
+	}
+}
+
+type fakeGroup struct {
+	f    *fakeGroups
+	pgid int
+}
+
+func (g fakeGroup) Waiting() (proc.Wait, error) {
+	g.f.mu.Lock()
+	defer g.f.mu.Unlock()
+	g.f.looks[g.pgid]++
+	if g.f.waiting[g.pgid] {
+		return proc.Wait{Kind: proc.WaitAccept, Pid: g.pgid, Tid: g.pgid}, nil
+	}
+	return proc.Wait{}, nil
+}
+
+func (g fakeGroup) Rescan(bool) error { return nil }
+
+func (g fakeGroup) Sockets() map[uint64]bool {
+	g.f.mu.Lock()
+	defer g.f.mu.Unlock()
+	return g.f.sockets[g.pgid]
+}
+
+// step advances the fake clock by d, n times, letting the loop handle each
+// look (and arm the next) in between.
+func (h *harness) step(d time.Duration, n int) {
+	h.t.Helper()
+	for range n {
+		h.advance(d)
+	}
+	h.sync()
+}
+
+func autoPool(t *testing.T, workers int) PoolConfig {
+	return PoolConfig{Workers: workers, Ready: ReadyAuto, BootTimeout: 10 * time.Second, Listeners: openListeners(t, 1)}
+}
+
+func stateOf(h *harness, pid int) string {
+	for _, p := range h.status().Pools {
+		for _, w := range p.Workers {
+			if w.Pid == pid {
+				return w.State
+			}
+		}
+	}
+	return "gone"
+}
+
+// A worker is ready once seen waiting, and from then on nothing looks at
+// it: the probe runs only while a worker boots.
+func TestAutoReadyOnceSeenWaitingThenNoMoreLooks(t *testing.T) {
+	g := newFakeGroups()
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, g.install, autoPool(t, 1))
+	pid := h.expectStart().pid
+	h.step(10*time.Millisecond, 100) // a second of booting
+	if st := stateOf(h, pid); st != "starting" {
+		t.Fatalf("state before it waits = %s, want starting", st)
+	}
+	booting := g.lookCount(pid)
+	// 5 ms growing by half to 50 ms: about 25 looks in the first second.
+	if booting < 10 || booting > 40 {
+		t.Errorf("%d looks in a second of boot, want the 5 ms..50 ms back-off's ~25", booting)
+	}
+	t.Logf("looks in the first second of a boot: %d", booting)
+	g.set(pid, true)
+	h.step(10*time.Millisecond, 6)
+	if st := stateOf(h, pid); st != "ready" {
+		t.Fatalf("state once it waits = %s, want ready", st)
+	}
+	after := g.lookCount(pid)
+	h.step(time.Second, 30)
+	if n := g.lookCount(pid); n != after {
+		t.Errorf("%d looks at a ready worker over 30 s, want none", n-after)
+	}
+	h.expectQuiet()
+}
+
+// reloadAfterSeen starts one auto worker, lets it be seen waiting, sends
+// HUP and returns the old worker and the new one, booting.
+func reloadAfterSeen(t *testing.T) (h *harness, g *fakeGroups, old, n int) {
+	t.Helper()
+	g = newFakeGroups()
+	h = newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, g.install, autoPool(t, 1))
+	old = h.expectStart().pid
+	g.set(old, true)
+	h.step(10*time.Millisecond, 5)
+	h.signals <- syscall.SIGHUP
+	return h, g, old, h.expectStart().pid
+}
+
+// A reload under auto is surge-first: the old worker is stopped only once
+// the new one was seen waiting.
+func TestAutoReloadStopsOldWorkerOnlyOnceNewOneWaits(t *testing.T) {
+	h, g, old, n := reloadAfterSeen(t)
+	h.step(50*time.Millisecond, 20)
+	h.expectQuiet() // the old one serves on while the new one boots
+	g.set(n, true)
+	h.step(10*time.Millisecond, 6)
+	h.expectSignal(old, syscall.SIGTERM)
+}
+
+// A server pmux cannot see: at the boot timeout the worker counts as
+// ready, not as a failed boot, since no worker of the pool was ever seen.
+func TestAutoNeverSeenCountsAsReadyAtBootTimeout(t *testing.T) {
+	g := newFakeGroups()
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, g.install, autoPool(t, 2))
+	a, b := h.expectStart().pid, h.expectStart().pid
+	h.step(100*time.Millisecond, 99)
+	if stateOf(h, a) != "starting" || stateOf(h, b) != "starting" {
+		t.Fatalf("ready before the boot timeout: %+v", h.status().Pools[0].Workers)
+	}
+	h.step(100*time.Millisecond, 2)
+	if stateOf(h, a) != "ready" || stateOf(h, b) != "ready" {
+		t.Fatalf("not ready at the boot timeout: %+v", h.status().Pools[0].Workers)
+	}
+	if got := <-h.sup; !strings.HasPrefix(got, "READY=1\n") {
+		t.Errorf("supervisor told %q, want READY=1", got)
+	}
+	h.expectQuiet()
+}
+
+// Once a worker of the pool was seen, one that is not by the boot timeout
+// failed its boot, as with notify; the old worker keeps serving.
+func TestAutoUnseenAfterSeenIsAFailedBoot(t *testing.T) {
+	h, _, old, n := reloadAfterSeen(t)
+	h.step(100*time.Millisecond, 101)
+	h.expectSignal(n, syscall.SIGKILL)
+	h.sp.exit(n, 0, syscall.SIGKILL)
+	h.sync()
+	if stateOf(h, old) != "ready" {
+		t.Errorf("old worker not serving: %+v", h.status().Pools[0].Workers)
+	}
+}
+
+// A pool without sockets has nothing to wait on: ready at exec.
+func TestAutoWithoutSocketsIsReadyAtExec(t *testing.T) {
+	g := newFakeGroups()
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, g.install, PoolConfig{Workers: 1, Ready: ReadyAuto, BootTimeout: time.Second})
+	pid := h.expectStart().pid
+	h.sync()
+	if st := stateOf(h, pid); st != "ready" {
+		t.Errorf("state = %s, want ready at exec", st)
+	}
+}
