@@ -73,6 +73,7 @@ func poolFlags() []poolFlag {
 		durationFlag("graceful-timeout", "graceful stop: KILL a worker after `DUR`", "30s", func(p *config.Pool) *config.Duration { return &p.GracefulTimeout }),
 		durationFlag("quick-timeout", "quick stop: KILL a worker after `DUR`", "5s", func(p *config.Pool) *config.Duration { return &p.QuickTimeout }),
 		durationFlag("watchdog", "kill a worker that sends no WATCHDOG=1 for `DUR` (any --ready mode)", "off", func(p *config.Pool) *config.Duration { return &p.Watchdog }),
+		durationFlag("timeout", "kill a worker busy in one request (none of its processes waiting on its sockets) for `DUR`", "off", func(p *config.Pool) *config.Duration { return &p.Timeout }),
 		durationFlag("max-lifetime", "replace a worker older than `DUR` (with jitter)", "off", func(p *config.Pool) *config.Duration { return &p.MaxLifetime }),
 		stringFlag("max-rss", "replace a worker whose resident size passes `SIZE` (512MB, 1GiB)", "off",
 			func(p *config.Pool, v string) error { return p.MaxRSS.UnmarshalText([]byte(v)) }),

@@ -49,6 +49,7 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 		Watchdog:        time.Duration(p.Watchdog),
 		MaxLifetime:     time.Duration(p.MaxLifetime),
 		MaxRSS:          int64(p.MaxRSS),
+		Timeout:         time.Duration(p.Timeout),
 		Compat:          p.Compat,
 		Umask:           -1,
 	}}

@@ -131,6 +131,9 @@ func procfileConfig(c *cli.Context) (*config.Config, error) {
 		}
 		for _, pf := range startPoolFlags() {
 			name := pf.flag.Names()[0]
+			if name == "timeout" && len(p.Bind) == 0 {
+				continue // --timeout is about the socket: the web type's alone
+			}
 			if c.IsSet(name) {
 				if err := pf.apply(c, name, &p); err != nil {
 					return nil, fmt.Errorf("--%s: %w", name, err)

@@ -69,6 +69,7 @@ type Pool struct {
 	StopSignal      string            `toml:"stop_signal" doc:"signal a worker gets for a graceful stop"`
 	QuickSignal     string            `toml:"quick_signal" doc:"signal a worker gets for a quick stop"`
 	Watchdog        Duration          `toml:"watchdog" default:"off" doc:"a worker must send WATCHDOG=1 that often or is killed and replaced; with any ready mode (workers get NOTIFY_SOCKET and WATCHDOG_USEC), counted from readiness"`
+	Timeout         Duration          `toml:"timeout" default:"off" doc:"kill and replace a worker none of whose processes waited on the pool's sockets this long (stuck in one request), as unicorn's and gunicorn's timeout; sampled every timeout/4; needs a bind"`
 	MaxLifetime     Duration          `toml:"max_lifetime" default:"off" doc:"recycle a worker (gracefully, surge-first) past this age, with jitter"`
 	MaxRSS          Size              `toml:"max_rss" default:"off" doc:"recycle a worker past this resident size, e.g. \"512MB\", \"1GiB\", \"512M\" (binary)"`
 	Env             map[string]string `toml:"env" default:"none" doc:"extra worker environment, e.g. { RACK_ENV = \"production\" }; numbers and booleans are written as text"`

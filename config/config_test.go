@@ -430,6 +430,13 @@ func TestValidate(t *testing.T) {
 			c.Pools[0].Ready = Ready{Mode: ReadyDelay, Delay: 2 * time.Second}
 		}, "", ""},
 		{"watchdog with notify", func(c *Config) { c.Pools[0].Watchdog = sec(1); c.Pools[0].Ready.Mode = ReadyNotify }, "", ""},
+		{"timeout with a bind", func(c *Config) { c.Pools[0].Timeout = sec(30); c.Pools[0].Bind = []string{"127.0.0.1:0"} }, "", ""},
+		{"timeout without a bind", func(c *Config) { c.Pools[0].Timeout = sec(30) }, "pool[0].timeout", "needs the pool's sockets"},
+		{"timeout below a second", func(c *Config) {
+			c.Pools[0].Timeout = Duration(500 * time.Millisecond)
+			c.Pools[0].Bind = []string{"127.0.0.1:0"}
+		}, "pool[0].timeout", "at least 1s"},
+		{"negative timeout", func(c *Config) { c.Pools[0].Timeout = sec(-1) }, "pool[0].timeout", "must not be negative"},
 		{"duplicate names", func(c *Config) { c.Pools = append(c.Pools, c.Pools[0].Clone()) }, "pool[1].name", `pool name "web" is also used by pool[0]`},
 		{"shared bind", func(c *Config) {
 			c.Pools[0].Bind = []string{"127.0.0.1:1"}

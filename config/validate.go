@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Validate checks c as a whole: every value (profile, worker range,
@@ -241,6 +242,16 @@ func checkPoolKey(k string, p *Pool) error {
 		return positive(p.QuickTimeout)
 	case "watchdog":
 		return nonNegative(p.Watchdog)
+	case "timeout":
+		if err := nonNegative(p.Timeout); err != nil || p.Timeout == 0 {
+			return err
+		}
+		if p.Timeout < Duration(time.Second) {
+			return fmt.Errorf("must be at least 1s (got %s): it is sampled every timeout/4", p.Timeout)
+		}
+		if len(p.Bind) == 0 {
+			return errors.New("needs the pool's sockets: a worker is timed out when none of its processes waits on them; give the pool a bind or drop timeout")
+		}
 	case "max_lifetime":
 		return nonNegative(p.MaxLifetime)
 	case "max_rss":

@@ -177,3 +177,74 @@ func TestAutoIsTheDefaultWithSockets(t *testing.T) {
 		t.Errorf("check output, want ready auto for web and none for jobs:\n%s", out)
 	}
 }
+
+// --timeout: a single-threaded worker stuck in one request is killed and
+// replaced; one serving requests shorter than the timeout back to back,
+// never waiting in accept (a second client's connection is always queued),
+// is not.
+func TestTimeoutKillsTheStuckWorkerOnly(t *testing.T) {
+	t.Parallel()
+	const timeout = time.Second
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, append([]string{"run", "-w", "1", "-b", "127.0.0.1:0", "--timeout", timeout.String(),
+		"--worker-output", "inherit", "--env", "WAIT=accept", "--"}, pyWorker(t)...)...)
+	first := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
+	addr := m.Addr()
+
+	busyFor := 3 * timeout
+	stop := time.Now().Add(busyFor)
+	done := make(chan int, 2)
+	for range 2 {
+		go func() {
+			c, served := pmuxtest.NewClient("tcp", addr), 0
+			for time.Now().Before(stop) {
+				resp, err := c.Get("http://pmux/sleep?ms=300")
+				if err != nil {
+					break
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				served++
+			}
+			done <- served
+		}()
+	}
+	served := <-done + <-done
+	t.Logf("requests of 300 ms back to back for %v under --timeout %v: %d served", busyFor, timeout, served)
+	if n := len(m.Events("worker_timeout")); n != 0 || served < 10 {
+		t.Fatalf("%d worker_timeout events, %d requests served; log:\n%s", n, served, m.Dump())
+	}
+
+	stuck := inflightSleep(t, m, 100000)
+	began := time.Now()
+	e := m.WaitEvents("worker_timeout", 1, 10*time.Second, nil)[0]
+	t.Logf("stuck worker killed %v after its request began (busy_ms %v, timeout %v)", time.Since(began).Round(time.Millisecond), e["busy_ms"], timeout)
+	if pmuxtest.IntField(e, "pid") != first || e["level"] != "warn" {
+		t.Errorf("worker_timeout %v, want a warning for worker %d", e, first)
+	}
+	if busy := time.Duration(e["busy_ms"].(float64)) * time.Millisecond; busy < timeout {
+		t.Errorf("killed after %v busy, before the %v timeout", busy, timeout)
+	}
+	if err := <-stuck; err == nil {
+		t.Error("the stuck request was answered")
+	}
+	exited := m.WaitEvents("worker_exited", 1, 10*time.Second, func(e map[string]any) bool { return pmuxtest.IntField(e, "pid") == first })[0]
+	if exited["status"] != "signal KILL" {
+		t.Errorf("stuck worker exit %v, want signal KILL", exited["status"])
+	}
+	m.ReadyWorkers(2)
+	if pid := getPid(t, addr); pid == first {
+		t.Errorf("served by the killed worker %d", pid)
+	}
+}
+
+// A pool without sockets cannot be timed out: one line, exit 2.
+func TestTimeoutWithoutSocketsIsAConfigError(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pmux.toml"), []byte("[[pool]]\nname = \"jobs\"\ncommand = [\"sleep\", \"1\"]\ntimeout = \"30s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runPmuxIn(t, dir, "check", "-c", "pmux.toml")
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "timeout") || !strings.Contains(stderr, "bind") {
+		t.Errorf("exit %d, stderr %q; want 2 and one line naming timeout and bind", code, stderr)
+	}
+}

@@ -189,3 +189,79 @@ func TestAutoWithoutSocketsIsReadyAtExec(t *testing.T) {
 		t.Errorf("state = %s, want ready at exec", st)
 	}
 }
+
+func (f *fakeGroups) setSockets(pgid int, inodes ...uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	set := map[uint64]bool{}
+	for _, ino := range inodes {
+		set[ino] = true
+	}
+	f.sockets[pgid] = set
+}
+
+// timeoutHarness runs one auto worker with a 4 s --timeout, seen waiting
+// and ready.
+func timeoutHarness(t *testing.T) (*harness, *fakeGroups, int) {
+	t.Helper()
+	g := newFakeGroups()
+	cfg := autoPool(t, 1)
+	cfg.Timeout = 4 * time.Second
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, g.install, cfg)
+	pid := h.expectStart().pid
+	g.set(pid, true)
+	h.step(10*time.Millisecond, 5)
+	if st := stateOf(h, pid); st != "ready" {
+		t.Fatalf("state %s, want ready", st)
+	}
+	return h, g, pid
+}
+
+// Stuck in one request (busy, the same connection at every look): killed
+// once busy for the timeout, and replaced.
+func TestTimeoutKillsAWorkerStuckInOneRequest(t *testing.T) {
+	h, g, pid := timeoutHarness(t)
+	h.step(time.Second, 3) // idle: seen waiting
+	g.set(pid, false)
+	g.setSockets(pid, 77)
+	h.step(time.Second, 3)
+	h.expectQuiet() // busy 3 s of 4
+	h.step(time.Second, 2)
+	h.expectSignal(pid, syscall.SIGKILL)
+	h.sp.exit(pid, 0, syscall.SIGKILL)
+	h.expectStart()
+}
+
+// Busy at every look but on a new connection each time (a saturated
+// server that never blocks in accept), or waiting now and then: never
+// touched.
+func TestTimeoutSparesABusyWorkerThatServes(t *testing.T) {
+	h, g, pid := timeoutHarness(t)
+	g.set(pid, false)
+	for i := range 20 {
+		g.setSockets(pid, uint64(100+i))
+		h.step(time.Second, 1)
+	}
+	for i := range 20 {
+		g.set(pid, i%3 == 0)
+		h.step(time.Second, 1)
+	}
+	h.expectQuiet()
+	if st := stateOf(h, pid); st != "ready" {
+		t.Errorf("state %s, want ready", st)
+	}
+}
+
+// A worker never seen waiting (a server pmux cannot read) is never timed
+// out: stuck and busy look the same there.
+func TestTimeoutSparesAWorkerNeverSeenWaiting(t *testing.T) {
+	g := newFakeGroups()
+	cfg := autoPool(t, 1)
+	cfg.Ready, cfg.Timeout = ReadyNotify, 4*time.Second
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, g.install, cfg)
+	pid := h.expectStart().pid
+	h.ready(pid)
+	g.setSockets(pid, 5)
+	h.step(time.Second, 30)
+	h.expectQuiet()
+}

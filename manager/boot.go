@@ -79,7 +79,7 @@ func (m *Manager) bootFailure(w *worker, status string, uptime time.Duration) st
 	switch {
 	case w.cause == "boot_timeout":
 		return "not ready within --boot-timeout " + w.cfg.BootTimeout.String()
-	case w.cfg.Ready == ReadyAtExec:
+	case w.ready == ReadyAtExec:
 		return status + " " + uptime.Round(time.Millisecond).String() + " after it started"
 	}
 	return status + " before it was ready"

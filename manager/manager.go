@@ -56,6 +56,9 @@ type PoolConfig struct {
 	Watchdog        time.Duration
 	MaxLifetime     time.Duration
 	MaxRSS          int64
+	// Timeout kills a worker none of whose processes waited on the pool's
+	// sockets for this long (stuck in one request); 0 is off.
+	Timeout time.Duration
 
 	StopSignal  syscall.Signal
 	QuickSignal syscall.Signal
@@ -235,6 +238,7 @@ func (m *Manager) Run(ctx context.Context, signals <-chan os.Signal) error {
 		m.stopAll(true)
 	} else {
 		m.armRSSCheck()
+		m.armTimeouts()
 		m.pingSupervisor()
 		m.updateSupervisor()
 	}

@@ -56,6 +56,8 @@ type pool struct {
 	autoSeen       bool
 	autoUnseenSaid bool
 	autoDenied     bool
+	// timeoutTimer is the pending --timeout sample.
+	timeoutTimer Timer
 }
 
 type slot struct {
@@ -115,6 +117,19 @@ type worker struct {
 	// lastWaited is when the worker was last seen waiting on its sockets;
 	// zero until it was.
 	lastWaited time.Time
+	readyAt    time.Time
+	// ready is how the worker becomes ready here: its pool's mode, or
+	// ReadyAtExec where auto cannot look (no sockets, no /proc).
+	ready ReadyMode
+	// What the looks of --timeout, status and metrics last saw (see
+	// noteActivity): waiting or busy, since when, when busy since (reset
+	// when its connections change), and the sockets it held at the last
+	// look, lastLook.
+	activity      string
+	activitySince time.Time
+	busySince     time.Time
+	lastSockets   map[uint64]bool
+	lastLook      time.Time
 }
 
 func (w *worker) stopTimers() {
@@ -264,6 +279,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	if mode == ReadyAuto && !m.startAutoProbe(w) {
 		mode = ReadyAtExec
 	}
+	w.ready = mode
 	if cfg.BootTimeout > 0 && mode != ReadyAtExec {
 		w.timers = append(w.timers, m.after(cfg.BootTimeout, func() {
 			if w.exited || w.state != starting {
@@ -358,7 +374,11 @@ func (m *Manager) pump(r *os.File, p *pool, slot, pid int, tail *outputTail) {
 
 func (m *Manager) markReady(w *worker) {
 	w.state = ready
-	if w.cfg.Ready != ReadyAtExec {
+	w.readyAt = m.clock.Now()
+	if !w.lastWaited.IsZero() {
+		w.activity, w.activitySince = activityWaiting, w.lastWaited
+	}
+	if w.ready != ReadyAtExec {
 		m.poolBooted(w.pool)
 	}
 	// The watchdog runs from readiness, as systemd's WatchdogSec= runs from

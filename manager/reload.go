@@ -85,6 +85,7 @@ func (m *Manager) applyReload(cfg *Reloaded, err error) {
 	}
 	m.pools = pools
 	m.armRSSCheck()
+	m.armTimeouts()
 	m.restart(true)
 	m.releaseUnused(nil)
 }

@@ -45,7 +45,7 @@ func (m *Manager) checkSocketHeld(w *worker) {
 		inodes = append(inodes, ino)
 	}
 	var settle time.Duration
-	if cfg.Ready == ReadyAtExec {
+	if w.ready == ReadyAtExec {
 		settle = settleAtExec
 	}
 	m.sockChecks.Add(1)
