@@ -6,6 +6,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/config"
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/metrics"
 	"github.com/pmux/pmux/signalmap"
@@ -29,7 +30,7 @@ func checkCommand() *cli.Command {
 			}
 			out, err := cfg.MarshalTOML()
 			if err != nil {
-				return runtimeError(fmt.Errorf("print the resolved config: %w", err))
+				return fault.OfMachine(fmt.Errorf("print the resolved config: %w", err))
 			}
 			fmt.Fprint(c.App.Writer, string(out))
 			return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/control"
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/internal/proc"
 	"github.com/pmux/pmux/pidfile"
 	"github.com/pmux/pmux/status"
@@ -69,7 +70,7 @@ func controlCommands() []*cli.Command {
 // onUsageError makes a bad flag one line and exit 2, as every other usage
 // error, instead of a page of help.
 func onUsageError(c *cli.Context, err error, _ bool) error {
-	return usageError(fmt.Errorf("%s: %w (see pmux %s --help)", c.Command.Name, err, c.Command.Name))
+	return fault.OfInput(fmt.Errorf("%s: %w (see pmux %s --help)", c.Command.Name, err, c.Command.Name))
 }
 
 // targetFlags find the master; timeout is the default of --timeout.
@@ -130,7 +131,7 @@ func parseClientArgs(c *cli.Context) (clientOpts, error) {
 	canonical := map[string]string{}
 	for _, f := range c.Command.Flags {
 		if err := f.Apply(fs); err != nil {
-			return o, usageError(err)
+			return o, fault.OfInput(err)
 		}
 		for _, n := range f.Names() {
 			canonical[n] = f.Names()[0]
@@ -147,7 +148,7 @@ func parseClientArgs(c *cli.Context) (clientOpts, error) {
 			continue
 		}
 		if err := fs.Parse(rest); err != nil {
-			return o, usageError(fmt.Errorf("%s: %w", o.cmd, err))
+			return o, fault.OfInput(fmt.Errorf("%s: %w", o.cmd, err))
 		}
 		rest = fs.Args()
 	}
@@ -170,13 +171,13 @@ func parseClientArgs(c *cli.Context) (clientOpts, error) {
 	})
 	switch {
 	case o.pidfile == "" && !pidSet:
-		return o, usageError(fmt.Errorf("%s: which master? give --pidfile PATH or --pid N", o.cmd))
+		return o, fault.OfInput(fmt.Errorf("%s: which master? give --pidfile PATH or --pid N", o.cmd))
 	case o.pidfile != "" && pidSet:
-		return o, usageError(fmt.Errorf("%s: give --pidfile or --pid, not both", o.cmd))
+		return o, fault.OfInput(fmt.Errorf("%s: give --pidfile or --pid, not both", o.cmd))
 	case pidSet && o.pid <= 0:
-		return o, usageError(fmt.Errorf("%s: --pid %d: not a process id", o.cmd, o.pid))
+		return o, fault.OfInput(fmt.Errorf("%s: --pid %d: not a process id", o.cmd, o.pid))
 	case o.timeout <= 0:
-		return o, usageError(fmt.Errorf("%s: --timeout %v: want a positive duration", o.cmd, o.timeout))
+		return o, fault.OfInput(fmt.Errorf("%s: --timeout %v: want a positive duration", o.cmd, o.timeout))
 	}
 	return o, nil
 }
@@ -197,7 +198,7 @@ func namedMaster(c *cli.Context) (clientOpts, int, error) {
 
 func (o clientOpts) noArgs() error {
 	if len(o.args) > 0 {
-		return usageError(fmt.Errorf("%s: unexpected argument %q: the master is named by --pidfile or --pid", o.cmd, o.args[0]))
+		return fault.OfInput(fmt.Errorf("%s: unexpected argument %q: the master is named by --pidfile or --pid", o.cmd, o.args[0]))
 	}
 	return nil
 }
@@ -211,22 +212,22 @@ func (o clientOpts) findMaster() (int, error) {
 		pid, err = pidfile.Read(o.pidfile)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return 0, runtimeError(fmt.Errorf("%w: is pmux running with --pidfile %s?", err, o.pidfile))
+			return 0, fault.OfMachine(fmt.Errorf("%w: is pmux running with --pidfile %s?", err, o.pidfile))
 		case errors.Is(err, pidfile.ErrMalformed):
-			return 0, runtimeError(fmt.Errorf("%w: this is not a pmux pidfile, or a damaged one", err))
+			return 0, fault.OfMachine(fmt.Errorf("%w: this is not a pmux pidfile, or a damaged one", err))
 		case errors.Is(err, fs.ErrPermission):
-			return 0, runtimeError(fmt.Errorf("%w: run this as the user the master runs as", err))
+			return 0, fault.OfMachine(fmt.Errorf("%w: run this as the user the master runs as", err))
 		case err != nil:
-			return 0, runtimeError(err)
+			return 0, fault.OfMachine(err)
 		}
 		if !pidfile.IsPmux(pid) {
-			return 0, runtimeError(fmt.Errorf("pidfile %s: pid %d is not a running pmux: the master is gone (remove the stale pidfile)", o.pidfile, pid))
+			return 0, fault.OfMachine(fmt.Errorf("pidfile %s: pid %d is not a running pmux: the master is gone (remove the stale pidfile)", o.pidfile, pid))
 		}
 	} else if !running(pid) {
-		return 0, runtimeError(fmt.Errorf("pmux %d: no such process: the master is not running (check --pid)", pid))
+		return 0, fault.OfMachine(fmt.Errorf("pmux %d: no such process: the master is not running (check --pid)", pid))
 	}
 	if uid, ok := processUID(pid); ok && uid != os.Geteuid() {
-		return 0, runtimeError(fmt.Errorf("pmux %d: runs as uid %d and you are uid %d: only its own user may control it (run this as %s)",
+		return 0, fault.OfMachine(fmt.Errorf("pmux %d: runs as uid %d and you are uid %d: only its own user may control it (run this as %s)",
 			pid, uid, os.Geteuid(), userName(uid)))
 	}
 	return pid, nil
@@ -254,18 +255,18 @@ func userName(uid int) string {
 func request(ctx context.Context, pid int, req control.Request) (control.Response, error) {
 	c, err := control.Dial(ctx, pid)
 	if err != nil {
-		return control.Response{}, runtimeError(explainDial(pid, err))
+		return control.Response{}, fault.OfMachine(explainDial(pid, err))
 	}
 	defer c.Close()
 	resp, err := c.Do(ctx, req)
 	var remote *control.RemoteError
 	switch {
 	case errors.As(err, &remote):
-		return resp, runtimeError(fmt.Errorf("pmux %d: %w", pid, err))
+		return resp, fault.OfMachine(fmt.Errorf("pmux %d: %w", pid, err))
 	case errors.Is(err, context.DeadlineExceeded):
-		return resp, runtimeError(fmt.Errorf("pmux %d: %s: no answer in time: the master may be overloaded or wedged (raise --timeout, or see its log)", pid, req.Cmd))
+		return resp, fault.OfMachine(fmt.Errorf("pmux %d: %s: no answer in time: the master may be overloaded or wedged (raise --timeout, or see its log)", pid, req.Cmd))
 	case err != nil:
-		return resp, runtimeError(fmt.Errorf("pmux %d: %w", pid, err))
+		return resp, fault.OfMachine(fmt.Errorf("pmux %d: %w", pid, err))
 	}
 	return resp, nil
 }
@@ -300,14 +301,14 @@ func statusAction(c *cli.Context) error {
 		return err
 	}
 	if resp.Status == nil {
-		return runtimeError(fmt.Errorf("pmux %d: status: the answer carries no status", pid))
+		return fault.OfMachine(fmt.Errorf("pmux %d: status: the answer carries no status", pid))
 	}
 	st := *resp.Status
 	switch {
 	case o.json:
 		b, err := json.MarshalIndent(st, "", "  ")
 		if err != nil {
-			return runtimeError(fmt.Errorf("encode status: %w", err))
+			return fault.OfMachine(fmt.Errorf("encode status: %w", err))
 		}
 		c.App.Writer.Write(append(b, '\n'))
 	case !o.check:
@@ -315,7 +316,7 @@ func statusAction(c *cli.Context) error {
 	}
 	if o.check {
 		if err := control.CheckReady(st); err != nil {
-			return runtimeError(err)
+			return fault.OfMachine(err)
 		}
 		if !o.json {
 			fmt.Fprintf(c.App.Writer, "pmux %d: ready\n", pid)
@@ -353,13 +354,13 @@ func scaleAction(c *cli.Context) error {
 		return err
 	}
 	if len(o.args) == 0 {
-		return usageError(errors.New("scale: which pool? give POOL=N, POOL=+N or POOL=-N, as in pmux scale --pid 7 web=4"))
+		return fault.OfInput(errors.New("scale: which pool? give POOL=N, POOL=+N or POOL=-N, as in pmux scale --pid 7 web=4"))
 	}
 	var todo []scaleArg
 	for _, s := range o.args {
 		a, err := parseScaleArg(s)
 		if err != nil {
-			return usageError(err)
+			return fault.OfInput(err)
 		}
 		todo = append(todo, a)
 	}
@@ -434,7 +435,7 @@ func stopAction(c *cli.Context) error {
 			if o.quick {
 				how = "see its log"
 			}
-			return runtimeError(fmt.Errorf("stop pmux %d: still running after %v: %s", pid, o.timeout, how))
+			return fault.OfMachine(fmt.Errorf("stop pmux %d: still running after %v: %s", pid, o.timeout, how))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/signalmap"
 )
 
@@ -116,7 +117,7 @@ func docsCommands() []*cli.Command {
 			Hidden: true,
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 0 {
-					return usageError(fmt.Errorf("man takes no arguments, got %q: run pmux man > pmux.1", c.Args().First()))
+					return fault.OfInput(fmt.Errorf("man takes no arguments, got %q: run pmux man > pmux.1", c.Args().First()))
 				}
 				_, err := fmt.Fprint(c.App.Writer, manPage(c.App))
 				return err
@@ -130,7 +131,7 @@ func docsCommands() []*cli.Command {
 			Action: func(c *cli.Context) error {
 				write, ok := shells[c.Args().First()]
 				if c.NArg() != 1 || !ok {
-					return usageError(fmt.Errorf("completion: want one shell of %s, got %q: run as in pmux completion bash > /etc/bash_completion.d/pmux",
+					return fault.OfInput(fmt.Errorf("completion: want one shell of %s, got %q: run as in pmux completion bash > /etc/bash_completion.d/pmux",
 						strings.Join(shellNames(), ", "), strings.Join(c.Args().Slice(), " ")))
 				}
 				_, err := fmt.Fprint(c.App.Writer, write(completionModel(c.App)))

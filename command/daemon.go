@@ -8,6 +8,7 @@ import (
 
 	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/detach"
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/spawn"
 )
 
@@ -15,11 +16,11 @@ import (
 func launchDaemon(cfg *config.Config) error {
 	self, err := spawn.SelfExecutable()
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	out, err := daemonOutput(cfg.Log.File)
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	defer out.Close()
 	// Workers that never get ready would keep the launcher waiting: give
@@ -34,7 +35,7 @@ func launchDaemon(cfg *config.Config) error {
 	case errors.As(err, &failed):
 		return &exitError{code: max(failed.Code, exitRuntime), err: failed}
 	case err != nil:
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	fmt.Fprintf(os.Stdout, "pmux: master %d serving in the background\n", pid)
 	return nil

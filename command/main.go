@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/spawn"
 )
@@ -21,10 +22,8 @@ const (
 	exitUsage   = 2 // what was asked is wrong: a flag, a value, a config file
 )
 
-// exitError marks the kind of a failure where it is made, the one place
-// that knows whether the input or the machine is at fault: usageError or
-// runtimeError. Nothing re-marks an error on its way up, so check, run and
-// start, which resolve a configuration with the same code, agree.
+// exitError carries an exit code decided elsewhere: a daemonized
+// master's, which its launcher exits with.
 type exitError struct {
 	code int
 	err  error
@@ -32,9 +31,6 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
-
-func usageError(err error) error   { return &exitError{exitUsage, err} }
-func runtimeError(err error) error { return &exitError{exitRuntime, err} }
 
 // Guard runs a master's guard (see package spawn) and returns its exit code.
 func Guard() int {
@@ -66,12 +62,16 @@ func describe(err error) (int, string) {
 	return exitCode(err), err.Error()
 }
 
-// exitCode maps a failure to its exit code. An error no one marked comes
-// from urfave/cli itself (an unknown command, say): a usage error.
+// exitCode maps a failure to its exit code, by whose fault it is (see
+// package fault). An error no one marked comes from urfave/cli itself (an
+// unknown command, say): a usage error.
 func exitCode(err error) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code
+	}
+	if fault.Of(err) == fault.Machine {
+		return exitRuntime
 	}
 	return exitUsage
 }
@@ -86,7 +86,7 @@ func newApp(signals Signals) *cli.App {
 		ExitErrHandler:  func(*cli.Context, error) {},
 		HideHelpCommand: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError(err)
+			return fault.OfInput(err)
 		},
 		Commands: append([]*cli.Command{
 			runCommand(signals),

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/config"
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/sockets"
@@ -57,7 +58,7 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 	for _, b := range p.Bind {
 		spec, err := sockets.Parse(b)
 		if err != nil {
-			return nil, usageError(err)
+			return nil, fault.OfInput(err)
 		}
 		r.binds = append(r.binds, spec)
 	}
@@ -88,7 +89,7 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 	if p.Umask != "" {
 		m, err := strconv.ParseUint(p.Umask, 8, 32)
 		if err != nil || m > 0o777 {
-			return nil, usageError(fmt.Errorf("--umask %q: not an octal mode such as 0022", p.Umask))
+			return nil, fault.OfInput(fmt.Errorf("--umask %q: not an octal mode such as 0022", p.Umask))
 		}
 		mp.Umask = int(m)
 	}
@@ -101,24 +102,24 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 	who := workerRunner(mp.Credential, p.User)
 	if p.Chdir != "" {
 		if err := checkWorkDir(p.Chdir, who); err != nil {
-			return nil, runtimeError(fmt.Errorf("--chdir %s: %w", p.Chdir, err))
+			return nil, fault.OfMachine(fmt.Errorf("--chdir %s: %w", p.Chdir, err))
 		}
 	}
 	path := envValue(mp.Env, "PATH")
 	if mp.Path, err = lookCommand(p.Command[0], path, p.Chdir, who); err != nil {
-		return nil, runtimeError(err)
+		return nil, fault.OfMachine(err)
 	}
 	// sh -c 'exec app …' (every Procfile entry that is one command) runs
 	// app: check it as well, or its failure would be sh's exit 126 or
 	// 127 on every respawn.
 	if prog, ok := shellExecTarget(p.Command); ok {
 		if _, err := lookCommand(prog, path, p.Chdir, who); err != nil {
-			return nil, runtimeError(err)
+			return nil, fault.OfMachine(err)
 		}
 	}
 	if mp.Credential != nil {
 		if err := checkSelfRunnable(who); err != nil {
-			return nil, runtimeError(err)
+			return nil, fault.OfMachine(err)
 		}
 	}
 	return r, nil
@@ -127,7 +128,7 @@ func resolvePool(p config.Pool) (*resolvedPool, error) {
 func parseSignalFlag(flag, name string) (syscall.Signal, error) {
 	sig, err := signalmap.ParseSignal(name)
 	if err != nil {
-		return 0, usageError(fmt.Errorf("--%s: %w", flag, err))
+		return 0, fault.OfInput(fmt.Errorf("--%s: %w", flag, err))
 	}
 	return sig, nil
 }
@@ -149,7 +150,7 @@ func workerBaseEnv(p config.Pool) ([]string, error) {
 	for _, path := range p.EnvFile {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, runtimeError(fmt.Errorf("read env file %s: %w", path, unwrapPathError(err)))
+			return nil, fault.OfMachine(fmt.Errorf("read env file %s: %w", path, unwrapPathError(err)))
 		}
 		lookup := func(k string) (string, bool) {
 			v := envValue(env, k)
@@ -157,7 +158,7 @@ func workerBaseEnv(p config.Pool) ([]string, error) {
 		}
 		vars, err := config.ParseEnvFile(path, data, lookup)
 		if err != nil {
-			return nil, usageError(err)
+			return nil, fault.OfInput(err)
 		}
 		env = spawn.MergeEnv(env, vars...)
 	}
@@ -205,7 +206,7 @@ func credential(userName, groupName string) (*syscall.Credential, error) {
 	if userName != "" {
 		u, err := lookupUser(userName)
 		if err != nil {
-			return nil, usageError(fmt.Errorf("--user %s: %w", userName, err))
+			return nil, fault.OfInput(fmt.Errorf("--user %s: %w", userName, err))
 		}
 		uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 		gid, _ := strconv.ParseUint(u.Gid, 10, 32)
@@ -222,13 +223,13 @@ func credential(userName, groupName string) (*syscall.Credential, error) {
 	if groupName != "" {
 		g, err := lookupGroup(groupName)
 		if err != nil {
-			return nil, usageError(fmt.Errorf("--group %s: %w", groupName, err))
+			return nil, fault.OfInput(fmt.Errorf("--group %s: %w", groupName, err))
 		}
 		gid, _ := strconv.ParseUint(g.Gid, 10, 32)
 		cred.Gid = uint32(gid)
 	}
 	if os.Getuid() != 0 && (cred.Uid != uint32(os.Getuid()) || cred.Gid != uint32(os.Getgid())) {
-		return nil, runtimeError(fmt.Errorf("--user/--group: changing to uid %d gid %d needs root: start pmux as root, or drop the flags", cred.Uid, cred.Gid))
+		return nil, fault.OfMachine(fmt.Errorf("--user/--group: changing to uid %d gid %d needs root: start pmux as root, or drop the flags", cred.Uid, cred.Gid))
 	}
 	if os.Getuid() != 0 {
 		cred.NoSetGroups = true

@@ -13,6 +13,7 @@ import (
 	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/detach"
 	"github.com/pmux/pmux/handover"
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/logs"
 	"github.com/pmux/pmux/manager"
@@ -55,7 +56,7 @@ func bootMaster(signals Signals, build func() (*config.Config, error), adjust fu
 		}
 	}()
 	if err := spawn.CloseOnExecFrom(3); err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	cfg, err := build()
 	if err != nil {
@@ -106,15 +107,15 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 		return launchDaemon(cfg)
 	}
 	if err := validateMasterSettings(cfg); err != nil {
-		return usageError(err)
+		return fault.OfInput(err)
 	}
 	profile, sigmap, err := resolveSignals(cfg)
 	if err != nil {
-		return usageError(err)
+		return fault.OfInput(err)
 	}
 	log, logFile, err := logs.New(logs.Options(cfg.Log), os.Stderr)
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	if logFile != nil {
 		defer logFile.Close()
@@ -129,7 +130,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 
 	inherited, err := handover.Take()
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	listeners := newListenerSet()
 	openOpts, closeAdopted, err := startupOptions(inherited.Files, setup.activation)
@@ -139,7 +140,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	closeAdopted()
 	inherited.Close()
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	// Set once the manager exists: a master whose partner in an upgrade
 	// still serves must leave the unix socket files in place.
@@ -154,7 +155,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	}
 	stale, releasePidfile, err := upgrades.ClaimPidfile(inherited.Parent)
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	defer releasePidfile()
 	if stale != 0 {
@@ -186,11 +187,11 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 
 	control, err := newControlPlane(cfg, log)
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	output, outputFile, err := workerOutput(cfg.WorkerOutput, log, control.OutputDropped())
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	if outputFile != nil {
 		defer outputFile.Close()
@@ -224,7 +225,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	if needsNotify(opts.Pools) {
 		ns, err := sdnotify.Listen()
 		if err != nil {
-			return runtimeError(err)
+			return fault.OfMachine(err)
 		}
 		defer ns.Close()
 		opts.Notify, opts.NotifySocket = ns.Messages(), ns.Addr()
@@ -235,7 +236,7 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	}
 	spawner, err := spawn.New()
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	defer spawner.Close()
 	opts.Spawner = spawner
@@ -246,17 +247,17 @@ func serve(setup masterSetup, signals, children chan os.Signal) (err error) {
 	opts.Observer = control.Observer()
 	mgr = manager.New(opts)
 	if err := control.Start(mgr); err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	defer control.Stop()
 	stopWatching, err := watchPools(cfg, mgr)
 	if err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	defer stopWatching()
 	trimResidentBinary()
 	if err := mgr.Run(context.Background(), signals); err != nil {
-		return runtimeError(err)
+		return fault.OfMachine(err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pmux/pmux/control"
+	"github.com/pmux/pmux/internal/fault"
 	"github.com/pmux/pmux/status"
 )
 
@@ -55,12 +56,12 @@ func (u *upgrader) run() error {
 	}
 	switch {
 	case st.UpgradeChild != 0 || st.UpgradeParent != 0:
-		return runtimeError(fmt.Errorf("pmux %d: an upgrade is already in progress: stop one of the two masters first", u.old))
+		return fault.OfMachine(fmt.Errorf("pmux %d: an upgrade is already in progress: stop one of the two masters first", u.old))
 	case st.Binary == "":
-		return runtimeError(fmt.Errorf("pmux %d: reports no start path: it cannot upgrade itself", u.old))
+		return fault.OfMachine(fmt.Errorf("pmux %d: reports no start path: it cannot upgrade itself", u.old))
 	}
 	if err := preflight(u.ctx, st); err != nil {
-		return runtimeError(fmt.Errorf("upgrade pmux %d: step 1, check the new binary: %w; nothing was changed", u.old, err))
+		return fault.OfMachine(fmt.Errorf("upgrade pmux %d: step 1, check the new binary: %w; nothing was changed", u.old, err))
 	}
 	u.say("new binary %s checked", st.Binary)
 
@@ -125,7 +126,7 @@ func (u *upgrader) run() error {
 		}
 		return st.UpgradeParent == 0 && control.CheckReady(st) == nil, nil
 	}); err != nil {
-		return runtimeError(fmt.Errorf("upgrade: step 6, the new master %d after the old one left: %w", u.new, err))
+		return fault.OfMachine(fmt.Errorf("upgrade: step 6, the new master %d after the old one left: %w", u.new, err))
 	}
 	u.say("upgraded: pmux %d serves alone", u.new)
 	return nil
@@ -191,7 +192,7 @@ func (u *upgrader) fail(step string, cause error) error {
 	if len(problems) > 0 {
 		msg += " (" + strings.Join(problems, "; ") + ")"
 	}
-	return runtimeError(errors.New(msg))
+	return fault.OfMachine(errors.New(msg))
 }
 
 func (u *upgrader) say(format string, args ...any) {
