@@ -29,7 +29,7 @@ func main() {
 	}
 	var signals command.Signals
 	if command.IsMaster(os.Args) {
-		command.DisableAsyncPreemption()
+		spawn.DisableAsyncPreemption()
 		signals = command.Signals{Actions: make(chan os.Signal, 64), Children: make(chan os.Signal, 1)}
 		for _, sig := range signalmap.For(signalmap.Unicorn).Signals() {
 			signal.Notify(signals.Actions, sig)

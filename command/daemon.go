@@ -9,6 +9,7 @@ import (
 	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/detach"
 	"github.com/pmux/pmux/internal/fault"
+	"github.com/pmux/pmux/master"
 	"github.com/pmux/pmux/spawn"
 )
 
@@ -49,7 +50,7 @@ func daemonOutput(logFile string) (*os.File, error) {
 	}
 	f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("daemonize: open log file %s: %w", logFile, unwrapPathError(err))
+		return nil, fmt.Errorf("daemonize: open log file %s: %w", logFile, master.PathCause(err))
 	}
 	return f, nil
 }

@@ -30,27 +30,93 @@ func masterFlags() []cli.Flag {
 	}
 }
 
-// poolFlag is a flag that sets a key of every pool.
+// poolFlag is a flag that sets a key of every pool: value reads what was
+// given, once, and set applies it to a pool, at start and at each reload.
 type poolFlag struct {
 	flag  cli.Flag
-	apply func(c *cli.Context, name string, p *config.Pool) error
+	value func(c *cli.Context, name string) flagValue
+	set   func(p *config.Pool, v flagValue) error
+}
+
+// flagValue is what a flag was given: a string, or a list for a
+// repeatable flag.
+type flagValue struct {
+	text string
+	list []string
 }
 
 func stringFlag(name, usage, value string, set func(p *config.Pool, v string) error, aliases ...string) poolFlag {
 	return poolFlag{
-		flag: &cli.StringFlag{Name: name, Aliases: aliases, EnvVars: envVar(name), Value: value, Usage: usage},
-		apply: func(c *cli.Context, name string, p *config.Pool) error {
-			return set(p, c.String(name))
-		},
+		flag:  &cli.StringFlag{Name: name, Aliases: aliases, EnvVars: envVar(name), Value: value, Usage: usage},
+		value: func(c *cli.Context, name string) flagValue { return flagValue{text: c.String(name)} },
+		set:   func(p *config.Pool, v flagValue) error { return set(p, v.text) },
 	}
 }
 
 func listFlag(name, usage string, set func(p *config.Pool, v []string) error, aliases ...string) poolFlag {
 	return poolFlag{
-		flag: &cli.StringSliceFlag{Name: name, Aliases: aliases, EnvVars: envVar(name), Usage: usage},
-		apply: func(c *cli.Context, name string, p *config.Pool) error {
-			return set(p, c.StringSlice(name))
-		},
+		flag:  &cli.StringSliceFlag{Name: name, Aliases: aliases, EnvVars: envVar(name), Usage: usage},
+		value: func(c *cli.Context, name string) flagValue { return flagValue{list: c.StringSlice(name)} },
+		set:   func(p *config.Pool, v flagValue) error { return set(p, v.list) },
+	}
+}
+
+// givenFlag is a pool flag as it was given on the command line or in a
+// PMUX_* variable.
+type givenFlag struct {
+	name  string
+	value flagValue
+	set   func(p *config.Pool, v flagValue) error
+}
+
+// givenPoolFlags reads which of flags were given, and their values.
+func givenPoolFlags(c *cli.Context, flags []poolFlag) []givenFlag {
+	var given []givenFlag
+	for _, pf := range flags {
+		if name := pf.flag.Names()[0]; c.IsSet(name) {
+			given = append(given, givenFlag{name: name, value: pf.value(c, name), set: pf.set})
+		}
+	}
+	return given
+}
+
+// applyTo sets every given flag on p.
+func applyTo(given []givenFlag, p *config.Pool) error {
+	for _, g := range given {
+		if err := g.set(p, g.value); err != nil {
+			return fmt.Errorf("--%s: %w", g.name, err)
+		}
+	}
+	return nil
+}
+
+// masterSettings are the master flags a configuration takes from the
+// command line, by name.
+var masterSettings = map[string]func(cfg *config.Config, v string){
+	"pidfile":       func(cfg *config.Config, v string) { cfg.Pidfile = v },
+	"signals":       func(cfg *config.Config, v string) { cfg.Signals = v },
+	"log-format":    func(cfg *config.Config, v string) { cfg.Log.Format = v },
+	"log-level":     func(cfg *config.Config, v string) { cfg.Log.Level = v },
+	"log-file":      func(cfg *config.Config, v string) { cfg.Log.File = v },
+	"worker-output": func(cfg *config.Config, v string) { cfg.WorkerOutput = v },
+	"metrics":       func(cfg *config.Config, v string) { cfg.Metrics = v },
+}
+
+// givenMasterSettings reads the master settings of c: those given, or all
+// of them (defaults included) when all is set.
+func givenMasterSettings(c *cli.Context, all bool) map[string]string {
+	given := map[string]string{}
+	for name := range masterSettings {
+		if all || c.IsSet(name) {
+			given[name] = c.String(name)
+		}
+	}
+	return given
+}
+
+func applyMasterSettings(given map[string]string, cfg *config.Config) {
+	for name, v := range given {
+		masterSettings[name](cfg, v)
 	}
 }
 
@@ -111,42 +177,56 @@ func runFlags() []cli.Flag {
 	return flags
 }
 
-// buildConfig resolves the configuration of `run` and `check`: the file
-// (if any), then PMUX_* variables, then flags, each overriding the last.
-// urfave/cli's IsSet is true for a flag given either way.
-func buildConfig(c *cli.Context) (*config.Config, error) {
+// runConfig is the configuration of `run` and `check` as data: the file
+// (if any), then what PMUX_* variables and flags gave over it, each
+// overriding the last (urfave/cli's IsSet is true for a flag given either
+// way). It is read once from the command line; Load applies it anew at
+// each reload, to the file as it is then.
+type runConfig struct {
+	file      string
+	master    map[string]string
+	daemon    *bool
+	command   []string
+	bindGiven bool
+	pool      []givenFlag
+}
+
+func runSource(c *cli.Context) *runConfig {
+	rc := &runConfig{
+		file:      c.String("config"),
+		command:   c.Args().Slice(),
+		bindGiven: c.IsSet("bind"),
+		pool:      givenPoolFlags(c, poolFlags()),
+	}
+	rc.master = givenMasterSettings(c, rc.file == "")
+	if c.IsSet("daemon") {
+		daemon := c.Bool("daemon")
+		rc.daemon = &daemon
+	}
+	return rc
+}
+
+// Load reads the file and applies the command line over it.
+func (rc *runConfig) Load() (*config.Config, error) {
 	cfg := config.Default()
-	if path := c.String("config"); path != "" {
-		loaded, err := config.Load(path)
+	if rc.file != "" {
+		loaded, err := config.Load(rc.file)
 		if err != nil {
 			return nil, err
 		}
 		cfg = *loaded
 	}
-	for name, set := range map[string]func(v string){
-		"pidfile":       func(v string) { cfg.Pidfile = v },
-		"signals":       func(v string) { cfg.Signals = v },
-		"log-format":    func(v string) { cfg.Log.Format = v },
-		"log-level":     func(v string) { cfg.Log.Level = v },
-		"log-file":      func(v string) { cfg.Log.File = v },
-		"worker-output": func(v string) { cfg.WorkerOutput = v },
-		"metrics":       func(v string) { cfg.Metrics = v },
-	} {
-		if c.IsSet(name) || cfg.File == "" {
-			set(c.String(name))
-		}
+	applyMasterSettings(rc.master, &cfg)
+	if rc.daemon != nil {
+		cfg.Daemon = *rc.daemon
 	}
-	if c.IsSet("daemon") {
-		cfg.Daemon = c.Bool("daemon")
-	}
-
-	if c.NArg() > 0 {
+	if len(rc.command) > 0 {
 		if len(cfg.Pools) > 0 {
 			return nil, fmt.Errorf("%s defines pools and a command was given after --: put the command in the file, or drop -c", cfg.File)
 		}
 		p := cfg.PoolDefaults.Clone()
-		p.Command = c.Args().Slice()
-		if len(p.Bind) == 0 && !c.IsSet("bind") {
+		p.Command = rc.command
+		if len(p.Bind) == 0 && !rc.bindGiven {
 			p.Bind = []string{config.DefaultBind(os.LookupEnv)}
 		}
 		cfg.Pools = []config.Pool{p}
@@ -154,18 +234,14 @@ func buildConfig(c *cli.Context) (*config.Config, error) {
 	if len(cfg.Pools) == 0 {
 		return nil, errors.New("no command given: write it after --, as in pmux run -w 4 -- ruby app.rb, or give a config file with -c")
 	}
-	for _, pf := range poolFlags() {
-		name := pf.flag.Names()[0]
-		if !c.IsSet(name) {
-			continue
+	for _, g := range rc.pool {
+		if (g.name == "bind" || g.name == "workers") && len(cfg.Pools) > 1 {
+			return nil, fmt.Errorf("--%s with %d pools in %s: set %s per pool in the file", g.name, len(cfg.Pools), cfg.File, g.name)
 		}
-		if (name == "bind" || name == "workers") && len(cfg.Pools) > 1 {
-			return nil, fmt.Errorf("--%s with %d pools in %s: set %s per pool in the file", name, len(cfg.Pools), cfg.File, name)
-		}
-		for i := range cfg.Pools {
-			if err := pf.apply(c, name, &cfg.Pools[i]); err != nil {
-				return nil, fmt.Errorf("--%s: %w", name, err)
-			}
+	}
+	for i := range cfg.Pools {
+		if err := applyTo(rc.pool, &cfg.Pools[i]); err != nil {
+			return nil, err
 		}
 	}
 	if err := cfg.Validate(); err != nil {

@@ -104,3 +104,9 @@ func newApp(signals Signals) *cli.App {
 		}, append(controlCommands(), docsCommands()...)...),
 	}
 }
+
+// IsMaster reports whether args start a master, the only pmux process
+// that registers signals.
+func IsMaster(args []string) bool {
+	return len(args) > 1 && (args[1] == "run" || args[1] == "start")
+}

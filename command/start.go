@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/pmux/pmux/config"
 	"github.com/pmux/pmux/logs"
+	"github.com/pmux/pmux/master"
 	"github.com/pmux/pmux/signalmap"
 )
 
@@ -44,51 +46,77 @@ func startCommand(signals Signals) *cli.Command {
 }
 
 func startAction(c *cli.Context, signals Signals) error {
-	return bootMaster(signals, func() (*config.Config, error) { return procfileConfig(c) }, func(setup *masterSetup) {
+	return bootMaster(signals, procfileSource(c), func(setup *master.Setup) {
 		width := 0
-		for _, p := range setup.cfg.Pools {
+		for _, p := range setup.Config.Pools {
 			width = max(width, utf8.RuneCountInString(p.Name)+1+len(strconv.Itoa(p.Workers)))
 		}
 		color := logs.IsTerminal(os.Stdout)
-		setup.prefix = func(pool string) func(slot, pid int) string {
+		setup.Prefix = func(pool string) func(slot, pid int) string {
 			return func(slot, _ int) string { return logs.ProcfilePrefix(pool, slot+1, color, width) }
 		}
-		setup.escalate = true
+		setup.Escalate = true
 	})
 }
 
-// procfileConfig turns a Procfile into pools: one per process type, run
-// through the shell as foreman does, web given the bound socket.
-func procfileConfig(c *cli.Context) (*config.Config, error) {
-	path := c.String("procfile")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read Procfile %s: %w (give another with -f)", path, unwrapPathError(err))
+// procfileConfig is Procfile mode's configuration as data, read once from
+// the command line; Load turns the Procfile, as it is then, into pools: one
+// per process type, run through the shell as foreman does, web given the
+// bound socket.
+type procfileConfig struct {
+	path      string
+	formation string
+	envFiles  []string // given with -e; else .env, when present at Load
+	port      int
+	portGiven bool
+	bind      string
+	master    map[string]string
+	pool      []givenFlag
+}
+
+func procfileSource(c *cli.Context) *procfileConfig {
+	return &procfileConfig{
+		path:      c.String("procfile"),
+		formation: c.String("formation"),
+		envFiles:  c.StringSlice("env"),
+		port:      c.Int("port"),
+		portGiven: c.IsSet("port"),
+		bind:      c.String("bind"),
+		master:    givenMasterSettings(c, true),
+		pool:      givenPoolFlags(c, startPoolFlags()),
 	}
-	entries, err := config.ParseProcfile(path, data)
+}
+
+// Load reads the Procfile and builds its pools.
+func (pc *procfileConfig) Load() (*config.Config, error) {
+	data, err := os.ReadFile(pc.path)
+	if err != nil {
+		return nil, fmt.Errorf("read Procfile %s: %w (give another with -f)", pc.path, master.PathCause(err))
+	}
+	entries, err := config.ParseProcfile(pc.path, data)
 	if err != nil {
 		return nil, err
 	}
 	if len(entries) == 0 {
-		return nil, fmt.Errorf("procfile %s: no process types: write lines like web: bundle exec puma", path)
+		return nil, fmt.Errorf("procfile %s: no process types: write lines like web: bundle exec puma", pc.path)
 	}
-	formation, err := config.ParseFormation(c.String("formation"))
+	formation, err := config.ParseFormation(pc.formation)
 	if err != nil {
 		return nil, err
 	}
 	for name := range formation {
 		if name != config.FormationAll && !hasEntry(entries, name) {
-			return nil, fmt.Errorf("--formation %s: no process type %q in %s", c.String("formation"), name, path)
+			return nil, fmt.Errorf("--formation %s: no process type %q in %s", pc.formation, name, pc.path)
 		}
 	}
-	envFiles := c.StringSlice("env")
+	envFiles := pc.envFiles
 	if len(envFiles) == 0 {
 		if _, err := os.Stat(".env"); err == nil {
 			envFiles = []string{".env"}
 		}
 	}
-	port := c.Int("port")
-	if !c.IsSet("port") {
+	port := pc.port
+	if !pc.portGiven {
 		port = 5000
 		if p, err := strconv.Atoi(os.Getenv("PORT")); err == nil {
 			port = p
@@ -96,15 +124,8 @@ func procfileConfig(c *cli.Context) (*config.Config, error) {
 	}
 
 	cfg := config.Default()
-	cfg.File, _ = filepath.Abs(path)
-	for name, set := range map[string]func(v string){
-		"pidfile": func(v string) { cfg.Pidfile = v }, "signals": func(v string) { cfg.Signals = v },
-		"log-format": func(v string) { cfg.Log.Format = v }, "log-level": func(v string) { cfg.Log.Level = v },
-		"log-file": func(v string) { cfg.Log.File = v }, "worker-output": func(v string) { cfg.WorkerOutput = v },
-		"metrics": func(v string) { cfg.Metrics = v },
-	} {
-		set(c.String(name))
-	}
+	cfg.File, _ = filepath.Abs(pc.path)
+	applyMasterSettings(pc.master, &cfg)
 	// Ctrl-C (INT) and TERM stop gently first, as foreman does; a second
 	// one hurries the stop.
 	cfg.SignalOverrides = map[string]string{"INT": string(signalmap.GracefulStop), "TERM": string(signalmap.GracefulStop)}
@@ -123,22 +144,19 @@ func procfileConfig(c *cli.Context) (*config.Config, error) {
 		// foreman's convention: each type's PORT is 100 above the last.
 		p.Env = map[string]string{"PORT": strconv.Itoa(port + 100*i)}
 		if e.Name == "web" {
-			bind := c.String("bind")
+			bind := pc.bind
 			if bind == "" {
 				bind = "0.0.0.0:" + strconv.Itoa(port)
 			}
 			p.Bind = []string{bind}
 		}
-		for _, pf := range startPoolFlags() {
-			name := pf.flag.Names()[0]
-			if name == "timeout" && len(p.Bind) == 0 {
-				continue // --timeout is about the socket: the web type's alone
-			}
-			if c.IsSet(name) {
-				if err := pf.apply(c, name, &p); err != nil {
-					return nil, fmt.Errorf("--%s: %w", name, err)
-				}
-			}
+		given := pc.pool
+		if len(p.Bind) == 0 {
+			// --timeout is about the socket: the web type's alone.
+			given = slices.DeleteFunc(slices.Clone(given), func(g givenFlag) bool { return g.name == "timeout" })
+		}
+		if err := applyTo(given, &p); err != nil {
+			return nil, err
 		}
 		cfg.Pools = append(cfg.Pools, p)
 	}

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"net"
 	"strconv"
 	"syscall"
 	"testing"
@@ -220,51 +221,85 @@ func openListeners(t *testing.T, n int) []*sockets.Listener {
 	return ls
 }
 
-// A reload being read (off the loop; it may take a while on a DNS lookup)
-// may keep a bind and so reuse its listener: the loop releases no listener
-// until the reload is applied, even when the last worker using one exits
-// meanwhile.
-func TestNoListenerReleasedWhileAReloadIsRead(t *testing.T) {
-	ls := openListeners(t, 2)
-	old, kept := ls[0], ls[1]
+// A listener closes with its last user: a bind a reload drops stays open
+// while the worker that had it drains, and closes when it exits; a reload
+// read meanwhile that names the bind again keeps it (no re-bind), even
+// when that worker exits before the reload applies.
+func TestListenerClosesWithItsLastUser(t *testing.T) {
+	sp := sockets.NewPool(nil)
+	t.Cleanup(sp.Close)
+	spec := func(name string) sockets.Spec {
+		s, err := sockets.Parse("127.0.0.1:0?name=" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	a, b := spec("a"), spec("b")
+	acquire := func(specs ...sockets.Spec) []*sockets.Listener {
+		ls, err := sp.Acquire(context.Background(), specs, sockets.OpenOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ls
+	}
+	open := func(l *sockets.Listener) bool {
+		c, err := net.DialTimeout("tcp", l.Addr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	old := acquire(a)[0]
 	reloads := make(chan *Reloaded)
-	released := make(chan *sockets.Listener, 8)
 	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
 		o.Reload = func(context.Context) (*Reloaded, error) { return <-reloads, nil }
-		o.ReleaseListener = func(l *sockets.Listener) { released <- l }
+		o.Listeners = sp
 	}, PoolConfig{Workers: 1, Listeners: []*sockets.Listener{old}})
-	pool := func(listeners ...*sockets.Listener) *Reloaded {
+	pool := func(listeners []*sockets.Listener) *Reloaded {
 		return &Reloaded{Signals: signalmap.For(signalmap.Unicorn), Pools: []PoolConfig{{Name: "web", Workers: 1,
 			StopSignal: syscall.SIGTERM, QuickSignal: syscall.SIGINT, GracefulTimeout: time.Minute, QuickTimeout: time.Second,
 			Listeners: listeners}}}
 	}
 	first := h.expectStart().pid
-	// A reload drops old's bind: the first worker, the last to use it, stops.
+	// A reload drops a's bind: the first worker, the last to use it, stops.
 	h.signals <- syscall.SIGHUP
-	reloads <- pool(kept)
-	h.expectStart()
+	reloads <- pool(acquire(b))
+	second := h.expectStart().pid
 	h.expectSignal(first, syscall.SIGTERM)
-	// Another reload is being read when that worker exits.
-	h.signals <- syscall.SIGHUP
 	h.sync()
+	if !open(old) {
+		t.Fatal("a closed while the worker that has it drains")
+	}
+	// Another reload, naming a again, is read; the first worker exits
+	// before it applies.
+	h.signals <- syscall.SIGHUP
+	next := pool(acquire(a, b))
 	h.sp.exit(first, 0, 0)
 	h.sync()
-	select {
-	case l := <-released:
-		t.Fatalf("listener %s released while a reload that may reuse it was read", l.Addr())
-	default:
+	if !open(old) {
+		t.Fatal("a closed while a reload that names it was read")
 	}
-	// That reload brings old's bind back, reusing the listener.
-	reloads <- pool(old, kept)
-	c := h.expectStart()
-	if n := len(c.spec.Files); n != 2 {
-		t.Fatalf("new worker got %d listeners, want 2", n)
+	reloads <- next
+	third := h.expectStart()
+	if n := len(third.spec.Files); n != 2 || next.Pools[0].Listeners[0] != old {
+		t.Fatalf("new worker got %d listeners, a reused: %v; want 2, the same a", n, next.Pools[0].Listeners[0] == old)
 	}
+	h.expectSignal(second, syscall.SIGTERM)
+	h.sp.exit(second, 0, 0)
+	// A last reload drops a for good: it closes once its worker is gone.
+	h.signals <- syscall.SIGHUP
+	reloads <- pool(acquire(b))
+	h.expectStart()
+	h.expectSignal(third.pid, syscall.SIGTERM)
 	h.sync()
-	select {
-	case l := <-released:
-		t.Fatalf("listener %s released though the reload uses it", l.Addr())
-	default:
+	if !open(old) {
+		t.Fatal("a closed while its last worker drains")
+	}
+	h.sp.exit(third.pid, 0, 0)
+	h.sync()
+	if open(old) {
+		t.Error("a still open after its last worker exited and no pool names it")
 	}
 }
 

@@ -109,10 +109,13 @@ type Options struct {
 	// ends once the master stops, so a reload stuck on the network (a DNS
 	// lookup for a new bind) does not hold up the exit.
 	Reload func(ctx context.Context) (*Reloaded, error)
-	// ReleaseListener hands back a listener no pool or worker uses any
-	// more; the caller closes it. Nil keeps every listener to the end. It
-	// is never called while Reload runs, which may reuse the listener.
-	ReleaseListener func(*sockets.Listener)
+	// Listeners counts who uses each listener (package sockets' Pool): the
+	// manager holds one use for each pool's configuration, which the
+	// caller acquired with it (at start, and for a Reloaded), and one for
+	// each live worker, and lets each go when it goes, so a removed bind
+	// closes once its last worker has gone. Nil keeps every listener to the
+	// end, and an upgrade hands over each pool's own.
+	Listeners Listeners
 	// Observer is told of spawns, exits and generations; nil for none.
 	Observer status.Observer
 	// RSS reads a worker's resident size from /proc; nil uses spawn.RSS.
@@ -162,11 +165,10 @@ type Manager struct {
 	running     context.Context
 	stopRunning context.CancelFunc
 
-	rssTimer      Timer                      // the pending --max-rss sample
-	reloadPending bool                       // a configuration is being read
-	known         map[*sockets.Listener]bool // every listener handed to a pool
-	helpers       sync.WaitGroup             // goroutines that post results back
-	sockChecks    sync.WaitGroup             // checkSocketHeld's scans of /proc
+	rssTimer      Timer          // the pending --max-rss sample
+	reloadPending bool           // a configuration is being read
+	helpers       sync.WaitGroup // goroutines that post results back
+	sockChecks    sync.WaitGroup // checkSocketHeld's scans of /proc
 
 	// What pmux last told its supervisor, so each state is sent once.
 	announcedReady bool
@@ -196,7 +198,6 @@ func New(opts Options) *Manager {
 		byPid:  make(map[int]*worker),
 		events: make(chan func(), 256),
 		done:   make(chan struct{}),
-		known:  make(map[*sockets.Listener]bool),
 	}
 	if opts.Upgrade != nil {
 		m.upgrade.parent = opts.Upgrade.Parent
@@ -204,9 +205,9 @@ func New(opts Options) *Manager {
 	for i := range opts.Pools {
 		cfg := opts.Pools[i]
 		m.pools = append(m.pools, &pool{cfg: &cfg, target: cfg.Workers, generation: 1, surge: max(cfg.Workers, 1), firstBoot: true})
-		for _, l := range cfg.Listeners {
-			m.known[l] = true
-		}
+	}
+	if opts.Listeners == nil {
+		m.opts.Listeners = unreleased{m}
 	}
 	return m
 }
@@ -322,7 +323,6 @@ func (m *Manager) reap() {
 		m.workerExited(w, exit)
 	}
 	m.dropEmptyRemovedPools()
-	m.releaseUnused(nil)
 	m.updateSupervisor()
 }
 

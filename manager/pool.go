@@ -264,6 +264,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	w := &worker{pid: pid, pool: p, cfg: cfg, slot: s, generation: p.generation, started: began}
 	s.workers = append(s.workers, w)
 	m.byPid[pid] = w
+	m.opts.Listeners.Retain(cfg.Listeners)
 	if pipeR != nil {
 		if p.firstBoot {
 			w.tail = newOutputTail()
@@ -440,6 +441,7 @@ func (m *Manager) signalWorker(w *worker, sig syscall.Signal) {
 
 func (m *Manager) workerExited(w *worker, exit spawn.Exit) {
 	delete(m.byPid, w.pid)
+	m.opts.Listeners.Release(w.cfg.Listeners)
 	w.exited = true
 	w.stopTimers()
 	p, s := w.pool, w.slot

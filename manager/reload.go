@@ -47,18 +47,18 @@ func (m *Manager) applyReload(cfg *Reloaded, err error) {
 	m.reloadPending = false
 	if err != nil && m.phase != running {
 		m.log.Info().Str("event", "config_reload_abandoned").Err(err).Msg("the master is stopping; reload given up")
-		m.releaseUnused(nil)
 		return
 	}
 	if err != nil {
 		m.log.Error().Str("event", "config_reload_failed").Err(err).Msg("configuration not reloaded; the workers keep serving as they are")
 		m.reloading = true // so READY=1 follows the RELOADING=1 already sent
 		m.updateSupervisor()
-		m.releaseUnused(nil) // what was held back while the reload was read
 		return
 	}
 	if m.phase != running {
-		m.releaseUnused(cfg.Pools)
+		for _, pc := range cfg.Pools {
+			m.opts.Listeners.Release(pc.Listeners)
+		}
 		return
 	}
 	m.opts.Signals = cfg.Signals
@@ -75,6 +75,9 @@ func (m *Manager) applyReload(cfg *Reloaded, err error) {
 			p = &pool{generation: 0}
 		}
 		delete(byName, pc.Name)
+		if p.cfg != nil {
+			m.opts.Listeners.Release(p.cfg.Listeners)
+		}
 		p.cfg = &pc
 		pools = append(pools, p)
 	}
@@ -87,7 +90,6 @@ func (m *Manager) applyReload(cfg *Reloaded, err error) {
 	m.armRSSCheck()
 	m.armTimeouts()
 	m.restart(true)
-	m.releaseUnused(nil)
 }
 
 // dropEmptyRemovedPools forgets removed pools whose last worker has gone.
@@ -96,6 +98,7 @@ func (m *Manager) dropEmptyRemovedPools() {
 	for _, p := range m.pools {
 		if p.removed && p.live() == 0 {
 			m.log.Info().Str("event", "pool_dropped").Str("pool", p.cfg.Name).Msg("removed pool has stopped")
+			m.opts.Listeners.Release(p.cfg.Listeners)
 			continue
 		}
 		kept = append(kept, p)
@@ -111,43 +114,32 @@ func (p *pool) live() int {
 	return n
 }
 
-// releaseUnused hands back every listener that no pool and no live worker
-// uses any more (plus those of extra, a reload that came too late), so a
-// removed bind closes once its last worker has gone.
-//
-// Nothing is released while a reload is being read: the reload may keep a
-// bind, and so reuse its listener, which must stay open until it applies.
-func (m *Manager) releaseUnused(extra []PoolConfig) {
-	if m.opts.ReleaseListener == nil || m.reloadPending {
-		return
-	}
-	inUse := map[*sockets.Listener]bool{}
-	for _, p := range m.pools {
+// Listeners counts the users of listening sockets (package sockets'
+// Pool is one); a listener closes when its last user lets it go. Called on
+// the loop: it must not block.
+type Listeners interface {
+	Retain([]*sockets.Listener)
+	Release([]*sockets.Listener)
+	// All lists every open listener, for a successor in an upgrade.
+	All() []*sockets.Listener
+}
+
+// unreleased is the Listeners of a master that keeps every listener to the
+// end: it hands over those of its pools.
+type unreleased struct{ m *Manager }
+
+func (unreleased) Retain([]*sockets.Listener)  {}
+func (unreleased) Release([]*sockets.Listener) {}
+func (u unreleased) All() []*sockets.Listener {
+	seen := map[*sockets.Listener]bool{}
+	var all []*sockets.Listener
+	for _, p := range u.m.pools {
 		for _, l := range p.cfg.Listeners {
-			inUse[l] = true
-		}
-		for _, s := range p.slots {
-			for _, w := range s.workers {
-				for _, l := range w.cfg.Listeners {
-					inUse[l] = true
-				}
+			if !seen[l] {
+				seen[l] = true
+				all = append(all, l)
 			}
 		}
 	}
-	for _, pc := range extra {
-		for _, l := range pc.Listeners {
-			m.known[l] = true
-		}
-	}
-	for _, p := range m.pools {
-		for _, l := range p.cfg.Listeners {
-			m.known[l] = true
-		}
-	}
-	for l := range m.known {
-		if !inUse[l] {
-			delete(m.known, l)
-			m.opts.ReleaseListener(l)
-		}
-	}
+	return all
 }

@@ -73,7 +73,7 @@ func (m *Manager) startUpgrade() {
 	}
 	var keys []string
 	var files []*os.File
-	for l := range m.known {
+	for _, l := range m.opts.Listeners.All() {
 		keys = append(keys, l.Key())
 		files = append(files, l.File)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package command
+package master
 
 // trimResidentBinary is Linux-only (MADV_PAGEOUT).
 func trimResidentBinary() {}

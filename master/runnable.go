@@ -1,4 +1,4 @@
-package command
+package master
 
 import (
 	"errors"
@@ -120,7 +120,7 @@ func lookCommand(name, path, dir string, who runner) (string, error) {
 func checkRunnable(full string, who runner) error {
 	fi, err := os.Stat(full)
 	if err != nil {
-		return unwrapPathError(err)
+		return PathCause(err)
 	}
 	if fi.IsDir() {
 		return errors.New("is a directory, not a program")
@@ -165,7 +165,7 @@ func checkWorkDir(dir string, who runner) error {
 	}
 	fi, err := os.Stat(full)
 	if err != nil {
-		return unwrapPathError(err)
+		return PathCause(err)
 	}
 	if !fi.IsDir() {
 		return errors.New("not a directory")
@@ -197,7 +197,7 @@ func parentDirs(full string) []string {
 func (r runner) may(path, verb, shown string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return unwrapPathError(err)
+		return PathCause(err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok || hasACL(path) {

@@ -1,11 +1,9 @@
-package command
+package spawn
 
 import (
 	"os"
 	"strings"
 	"syscall"
-
-	"github.com/pmux/pmux/spawn"
 )
 
 // The Go runtime preempts long-running goroutines with SIGURG, and a
@@ -25,7 +23,7 @@ func DisableAsyncPreemption() {
 	if _, done := os.LookupEnv(savedGodebugVar); done {
 		return
 	}
-	self, err := spawn.SelfExecutable()
+	self, err := SelfExecutable()
 	if err != nil {
 		return
 	}
@@ -43,8 +41,8 @@ func DisableAsyncPreemption() {
 	_ = syscall.Exec(self, os.Args, env)
 }
 
-// workerGodebug returns the GODEBUG the user gave pmux, for the workers.
-func workerGodebug() (string, bool) {
+// WorkerGodebug returns the GODEBUG the user gave pmux, for the workers.
+func WorkerGodebug() (string, bool) {
 	saved, ok := os.LookupEnv(savedGodebugVar)
 	if !ok {
 		return os.LookupEnv("GODEBUG")
@@ -53,10 +51,4 @@ func workerGodebug() (string, bool) {
 		return v, true
 	}
 	return "", false
-}
-
-// IsMaster reports whether args start a master, the only pmux process
-// that registers signals.
-func IsMaster(args []string) bool {
-	return len(args) > 1 && (args[1] == "run" || args[1] == "start")
 }

@@ -1,4 +1,4 @@
-package command
+package master
 
 import "golang.org/x/sys/unix"
 

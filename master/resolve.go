@@ -1,4 +1,4 @@
-package command
+package master
 
 import (
 	"errors"
@@ -144,13 +144,13 @@ func workerBaseEnv(p config.Pool) ([]string, error) {
 		}
 		env = append(env, kv)
 	}
-	if v, ok := workerGodebug(); ok {
+	if v, ok := spawn.WorkerGodebug(); ok {
 		env = append(env, "GODEBUG="+v)
 	}
 	for _, path := range p.EnvFile {
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fault.OfMachine(fmt.Errorf("read env file %s: %w", path, unwrapPathError(err)))
+			return nil, fault.OfMachine(fmt.Errorf("read env file %s: %w", path, PathCause(err)))
 		}
 		lookup := func(k string) (string, bool) {
 			v := envValue(env, k)
@@ -188,7 +188,9 @@ func envValue(env []string, key string) string {
 	return ""
 }
 
-func unwrapPathError(err error) error {
+// PathCause is the cause of a failed file operation without the path and
+// operation an *fs.PathError repeats, for a line that names them itself.
+func PathCause(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
