@@ -12,7 +12,12 @@
 //
 // Worker output flows through a Sink: one Pump goroutine per worker pipe reads
 // the pipe, cuts it into lines and hands whole, prefixed lines to the Sink,
-// which serialises them onto one destination. Invariants:
+// which serialises them onto one destination. A pump waiting on a quiet pipe
+// holds no buffer (it parks in the runtime's poller and borrows one of a few
+// shared read buffers only while a read finds data), and between reads keeps
+// only a partial line it must still complete; so a worker costs the master a
+// parked goroutine (a 2 KiB stack) and well under 1 KiB of heap, whatever it
+// once wrote. Invariants:
 //
 //   - A line is never split between two Writes, so lines from different
 //     workers never interleave mid-line. A Write may carry several whole lines;

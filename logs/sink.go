@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -22,11 +23,6 @@ const (
 	// never interleaves with pmux's own log when both go to one pipe
 	// (2>&1). A single longer line is still one Write, on its own.
 	batchSize = 4096
-
-	// initialRead is a pump's first read buffer. It grows (to about
-	// 2*MaxLine) only for a worker that actually writes a line longer than
-	// the buffer, so hundreds of idle pumps stay cheap.
-	initialRead = 32 << 10
 
 	// maxEmptyReads mirrors bufio: a reader returning (0, nil) this many
 	// times in a row is broken, and Pump stops rather than spin.
@@ -60,6 +56,8 @@ type Sink struct {
 	now     func() time.Time // time.Now; tests move it
 	dropped atomic.Int64
 
+	slots chan struct{} // one token per pumpBuf in use: see readers
+
 	mu sync.Mutex // serialises Writes to w, and guards what follows
 	w  io.Writer
 	// warned is when the last warning was logged (zero: never); unsaid
@@ -72,7 +70,7 @@ type Sink struct {
 // NewSink returns a Sink writing to w: a *File for --worker-output FILE
 // (Reopen is safe while pumps run), or os.Stdout for prefix mode.
 func NewSink(w io.Writer, opts SinkOptions) *Sink {
-	return &Sink{w: w, opts: opts, now: time.Now}
+	return &Sink{w: w, opts: opts, now: time.Now, slots: make(chan struct{}, readers)}
 }
 
 // Dropped returns how many output bytes (prefixes included) the destination
@@ -139,45 +137,106 @@ func (s *Sink) write(pool string, p []byte) {
 // batchSize bytes), so a worker writing many MB/s costs one syscall per
 // batch, not per line; Pump never waits for more input before writing the
 // lines it has.
+//
+// When r is a pollable file (the read end of an os.Pipe, as the manager
+// gives it), a Pump waiting for output holds no buffer: it parks in the
+// runtime's poller and takes one of the Sink's few read buffers only for
+// the moment a read finds data, so hundreds of quiet workers cost a parked
+// goroutine each and no more. Between reads it keeps only the partial line
+// it must still complete, if any. Any other reader gets a buffer of its
+// own for the whole copy.
 func (s *Sink) Pump(r io.Reader, pool, prefix string) {
-	buf := make([]byte, initialRead)
-	out := make([]byte, 0, batchSize)
-	start, end := 0, 0 // buf[start:end] is read but not yet written
+	p := pump{sink: s, pool: pool, prefix: prefix}
+	if sc, ok := r.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil && p.poll(rc) {
+			return
+		}
+	}
+	p.copy(r)
+}
+
+// pumpBuf is what a pump needs while it handles one read: room for the
+// partial line it carries (at most MaxLine bytes, since a longer run is
+// cut) followed by a read window, and the batch it builds.
+type pumpBuf struct {
+	data []byte
+	out  []byte
+}
+
+// readWindow is the most one read takes: a whole default pipe buffer.
+const readWindow = 64 << 10
+
+// pumpBufs recycles pumpBufs between reads: a pump takes one only while it
+// reads and writes, so a few serve any number of pumps, and the GC frees
+// them all when output stops.
+var pumpBufs = sync.Pool{New: func() any {
+	return &pumpBuf{data: make([]byte, MaxLine+readWindow), out: make([]byte, 0, batchSize)}
+}}
+
+// readers bounds how many pumps of one Sink hold a pumpBuf at once. Writes
+// to the Sink are serialised anyway, so more would not go faster; without a
+// bound, a destination that blocks (a paused terminal) would leave every
+// pump with output pending holding a buffer while it waits.
+const readers = 4
+
+// pump is one Pump's state between reads.
+type pump struct {
+	sink         *Sink
+	pool, prefix string
+	// carry is the partial line read but not yet written; nil when every
+	// byte read so far has been written.
+	carry []byte
+}
+
+// poll is Pump for a pollable descriptor. It reports false when rc
+// fails (a descriptor that is not pollable after all, or one closed under
+// it), and the caller carries on with plain reads, which meet the same
+// failure and write what is carried.
+func (p *pump) poll(rc syscall.RawConn) bool {
+	var (
+		pb   *pumpBuf
+		n    int
+		rerr error
+	)
+	// One closure for the pump's life: made per read, it would be an
+	// allocation per read.
+	read := func(fd uintptr) bool {
+		pb = p.sink.takeBuf()
+		for {
+			n, rerr = syscall.Read(int(fd), pb.data[len(p.carry):])
+			if rerr != syscall.EINTR {
+				break
+			}
+		}
+		if rerr == syscall.EAGAIN {
+			// Nothing yet: give the buffer back before waiting.
+			p.sink.giveBuf(pb)
+			pb = nil
+			return false
+		}
+		return true
+	}
+	for {
+		if err := rc.Read(read); err != nil {
+			return false // the callback gave its buffer back
+		}
+		eof := rerr != nil || n <= 0
+		p.take(pb, max(n, 0), eof)
+		p.sink.giveBuf(pb)
+		pb = nil
+		if eof {
+			return true
+		}
+	}
+}
+
+// copy is Pump for any other reader: it keeps its buffer throughout.
+func (p *pump) copy(r io.Reader) {
+	pb := pumpBufs.Get().(*pumpBuf)
+	defer pumpBufs.Put(pb)
 	empty := 0
 	for {
-		if start > 0 {
-			// At most MaxLine bytes remain (a longer run has been cut),
-			// so this copy is short and the next read gets a big window.
-			end = copy(buf, buf[start:end])
-			start = 0
-		}
-		if end == len(buf) {
-			// A line without '\n' fills the buffer: grow until it can hold
-			// a MaxLine piece plus a read window, after which it never
-			// fills again.
-			nb := make([]byte, 2*len(buf))
-			copy(nb, buf[:end])
-			buf = nb
-		}
-
-		n, err := r.Read(buf[end:])
-		end += n
-
-		for start < end {
-			limit := min(end, start+MaxLine+1)
-			var line []byte
-			if i := bytes.IndexByte(buf[start:limit], '\n'); i >= 0 {
-				line = buf[start : start+i]
-				start += i + 1
-			} else if end-start > MaxLine {
-				line = buf[start : start+MaxLine]
-				start += MaxLine
-			} else {
-				break // a partial line: wait for the rest
-			}
-			out = s.appendLine(out, pool, prefix, line)
-		}
-
+		n, err := r.Read(pb.data[len(p.carry):])
 		if n == 0 && err == nil {
 			if empty++; empty < maxEmptyReads {
 				continue
@@ -186,16 +245,57 @@ func (s *Sink) Pump(r io.Reader, pool, prefix string) {
 		} else {
 			empty = 0
 		}
-
+		p.take(pb, n, err != nil)
 		if err != nil {
-			if start < end {
-				out = s.appendLine(out, pool, prefix, buf[start:end])
-			}
-			s.flush(pool, out)
 			return
 		}
-		out = s.flush(pool, out)
 	}
+}
+
+// take writes the whole lines among the carried partial line and the n
+// bytes just read after it into pb.data, and carries what is left; with
+// final set (EOF or an error) it writes that too.
+func (p *pump) take(pb *pumpBuf, n int, final bool) {
+	data := pb.data[:copy(pb.data, p.carry)+n]
+	out := pb.out[:0]
+	start := 0
+	for start < len(data) {
+		limit := min(len(data), start+MaxLine+1)
+		var line []byte
+		if i := bytes.IndexByte(data[start:limit], '\n'); i >= 0 {
+			line = data[start : start+i]
+			start += i + 1
+		} else if len(data)-start > MaxLine {
+			line = data[start : start+MaxLine]
+			start += MaxLine
+		} else {
+			break // a partial line: wait for the rest
+		}
+		out = p.sink.appendLine(out, p.pool, p.prefix, line)
+	}
+	if final && start < len(data) {
+		out = p.sink.appendLine(out, p.pool, p.prefix, data[start:])
+		start = len(data)
+	}
+	pb.out = p.sink.flush(p.pool, out)
+	if start == len(data) {
+		p.carry = nil
+		return
+	}
+	// At most MaxLine bytes: reuse the last carry's room when it fits.
+	p.carry = append(p.carry[:0], data[start:]...)
+}
+
+// takeBuf waits for one of the Sink's read slots and returns a buffer.
+func (s *Sink) takeBuf() *pumpBuf {
+	s.slots <- struct{}{}
+	return pumpBufs.Get().(*pumpBuf)
+}
+
+// giveBuf returns a buffer taken with takeBuf.
+func (s *Sink) giveBuf(pb *pumpBuf) {
+	pumpBufs.Put(pb)
+	<-s.slots
 }
 
 // appendLine adds prefix+line+'\n' to the batch, first writing the batch if

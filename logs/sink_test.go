@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -36,6 +37,8 @@ func (r *recorder) Write(p []byte) (int, error) {
 }
 
 func (r *recorder) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	return string(bytes.Join(r.writes, nil))
 }
 
@@ -74,15 +77,21 @@ func TestPumpLines(t *testing.T) {
 		{name: "long then short", in: "s\n" + long(MaxLine+2, 'L') + "\nt\n",
 			want: p + "s\n" + p + long(MaxLine, 'L') + "\n" + p + "LL\n" + p + "t\n"},
 	}
+	plain := func(wrap func(io.Reader) io.Reader) func(*testing.T, io.Reader) io.Reader {
+		return func(_ *testing.T, r io.Reader) io.Reader { return wrap(r) }
+	}
 	readers := []struct {
 		name string
-		wrap func(io.Reader) io.Reader
+		wrap func(*testing.T, io.Reader) io.Reader
 	}{
-		{"whole", func(r io.Reader) io.Reader { return r }},
-		{"chunks", func(r io.Reader) io.Reader { return chunkReader{r, 7919} }},
-		{"half", iotest.HalfReader},
-		{"data with EOF", iotest.DataErrReader},
-		{"one byte", iotest.OneByteReader},
+		{"whole", plain(func(r io.Reader) io.Reader { return r })},
+		{"chunks", plain(func(r io.Reader) io.Reader { return chunkReader{r, 7919} })},
+		{"half", plain(iotest.HalfReader)},
+		{"data with EOF", plain(iotest.DataErrReader)},
+		{"one byte", plain(iotest.OneByteReader)},
+		// A real pipe, as the manager gives a pump: the pump parks in the
+		// poller between the writer's chunks.
+		{"pipe", pipeFrom},
 	}
 	for _, tt := range tests {
 		for _, rd := range readers {
@@ -92,7 +101,7 @@ func TestPumpLines(t *testing.T) {
 			t.Run(tt.name+"/"+rd.name, func(t *testing.T) {
 				rec := &recorder{}
 				s := NewSink(rec, SinkOptions{})
-				s.Pump(rd.wrap(strings.NewReader(tt.in)), "web", p)
+				s.Pump(rd.wrap(t, strings.NewReader(tt.in)), "web", p)
 				if got := rec.String(); got != tt.want {
 					t.Fatalf("output differs:\n got %.200q (%d bytes)\nwant %.200q (%d bytes)",
 						got, len(got), tt.want, len(tt.want))
@@ -110,6 +119,106 @@ func TestPumpLines(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// pipeFrom returns the read end of a pipe a goroutine fills from r in
+// chunks of 7919 bytes, closing its end at EOF.
+func pipeFrom(t *testing.T, r io.Reader) io.Reader {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	go func() {
+		defer pw.Close()
+		io.CopyBuffer(pw, chunkReader{r, 7919}, make([]byte, 7919))
+	}()
+	return pr
+}
+
+// TestPumpIdleHoldsNoBuffer: a pump waiting on a quiet pipe holds no read
+// buffer, and one with a partial line pending holds that line and no more,
+// so a master with a thousand quiet workers stays small. Measured as the
+// Go heap the parked pumps keep (their goroutines' stacks apart); a pump
+// that kept its read buffer between reads would hold 36 KiB or more.
+func TestPumpIdleHoldsNoBuffer(t *testing.T) {
+	const (
+		pumps   = 256
+		perPump = 2 << 10
+	)
+	rec := &recorder{}
+	s := NewSink(rec, SinkOptions{})
+	rs, ws := make([]*os.File, pumps), make([]*os.File, pumps)
+	for i := range pumps {
+		var err error
+		if rs[i], ws[i], err = os.Pipe(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var done sync.WaitGroup
+	t.Cleanup(func() {
+		for _, w := range ws {
+			w.Close()
+		}
+		done.Wait()
+		for _, r := range rs {
+			r.Close()
+		}
+	})
+	heap := func() uint64 {
+		// Twice: a pooled buffer survives one collection in the pool's
+		// victim cache.
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	for i := range pumps {
+		done.Go(func() { s.Pump(rs[i], "web", "p ") })
+	}
+	// Half get a whole line and a partial one, the others nothing.
+	for i := 0; i < pumps; i += 2 {
+		if _, err := ws[i].WriteString("whole\npartial"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(rec.String(), "p whole\n") < pumps/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d lines written", strings.Count(rec.String(), "p whole\n"), pumps/2)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Once every pump has parked again, what they hold stays put.
+	var held uint64
+	for {
+		if after := heap(); after > before {
+			held = (after - before) / pumps
+		} else {
+			held = 0
+		}
+		if held < perPump || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%d parked pumps hold %d bytes of heap each", pumps, held)
+	if held >= perPump {
+		t.Errorf("a parked pump holds %d bytes of heap, want < %d: a read buffer is kept between reads", held, perPump)
+	}
+	if n := len(s.slots); n != 0 {
+		t.Errorf("%d read buffers taken while every pump waits", n)
+	}
+	// The partial lines were carried, not lost: they come out at EOF.
+	for i := range ws {
+		ws[i].Close()
+	}
+	done.Wait()
+	if got := strings.Count(rec.String(), "p partial\n"); got != pumps/2 {
+		t.Errorf("%d partial lines written at EOF, want %d", got, pumps/2)
 	}
 }
 
