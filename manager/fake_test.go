@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"syscall"
@@ -85,6 +86,7 @@ type call struct {
 	pid    int
 	spec   spawn.Spec
 	signal syscall.Signal
+	depth  int // how many frames deep the manager asked for a start
 }
 
 type fakeSpawner struct {
@@ -124,7 +126,7 @@ func (f *fakeSpawner) Start(spec spawn.Spec) (int, error) {
 	}
 	f.nextPid++
 	f.live[f.nextPid] = true
-	f.calls <- call{start: true, pid: f.nextPid, spec: spec}
+	f.calls <- call{start: true, pid: f.nextPid, spec: spec, depth: runtime.Callers(0, make([]uintptr, 1<<16))}
 	return f.nextPid, nil
 }
 

@@ -44,6 +44,38 @@ func TestStartsEveryWorkerWithSlotAndGeneration(t *testing.T) {
 	h.expectQuiet()
 }
 
+// TestReadyAtExecStartsInALoop: a worker ready at exec makes the pool start
+// the next one, and that is done from one loop, not from inside the last
+// start: the spawner is asked at the same depth for the 300th worker as for
+// the first, at boot and in a reload, so a big pool costs the master no
+// deeper stack.
+func TestReadyAtExecStartsInALoop(t *testing.T) {
+	const n = 300
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: n, Ready: ReadyAtExec})
+	starts := func() (pids []int) {
+		first := 0
+		for i := range n {
+			c := h.expectStart()
+			if i == 0 {
+				first = c.depth
+			} else if c.depth != first {
+				t.Fatalf("start %d asked %d frames deep, the first %d", i+1, c.depth, first)
+			}
+			pids = append(pids, c.pid)
+		}
+		return pids
+	}
+	old := starts()
+	h.signals <- syscall.SIGHUP
+	starts()
+	for range old {
+		if c := h.next(); c.start || c.signal != syscall.SIGTERM {
+			t.Fatalf("after the reload's starts: %+v, want a TERM to an old worker", c)
+		}
+	}
+	h.expectQuiet()
+}
+
 func TestCrashRespawnsWithBackoff(t *testing.T) {
 	h := newHarness(t, signalmap.Unicorn, PoolConfig{Workers: 1})
 	pid := h.expectStart().pid

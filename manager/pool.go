@@ -58,6 +58,9 @@ type pool struct {
 	autoDenied     bool
 	// timeoutTimer is the pending --timeout sample.
 	timeoutTimer Timer
+	// reconciling is set while reconcile runs; again asks it for one more
+	// pass.
+	reconciling, again bool
 }
 
 type slot struct {
@@ -179,6 +182,27 @@ func (p *pool) replacing() int {
 // reconcile moves the pool one step towards its target. It is idempotent
 // and called after every event that can change what the pool needs.
 func (m *Manager) reconcile(p *pool) {
+	if m.phase != running {
+		return
+	}
+	// A worker ready at exec is marked ready inside startWorker, which runs
+	// inside reconcile and asks for another: that one is noted and run
+	// after, not nested, so a pool of a thousand such workers starts in a
+	// loop rather than a recursion a thousand frames deep (a stack of
+	// megabytes the master would keep).
+	if p.reconciling {
+		p.again = true
+		return
+	}
+	p.reconciling = true
+	defer func() { p.reconciling = false }()
+	for again := true; again; again = p.again {
+		p.again = false
+		m.reconcileOnce(p)
+	}
+}
+
+func (m *Manager) reconcileOnce(p *pool) {
 	if m.phase != running {
 		return
 	}
