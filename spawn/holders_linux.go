@@ -45,6 +45,15 @@ func GroupHoldsInodes(pgid int, inodes []uint64) (bool, error) {
 	for _, ino := range inodes {
 		want["socket:["+strconv.FormatUint(ino, 10)+"]"] = true
 	}
+	// The leader is most often the server itself, or a wrapper that
+	// exec'd it: asking it first spares a walk of every process on the
+	// machine, which for a pool of a thousand workers would be a million
+	// reads of /proc.
+	if st, err := proc.Default.Stat(pgid); err == nil && st.Pgrp == pgid && st.State != 'Z' && st.State != 'X' {
+		if held, _ := holds(pgid, want); held {
+			return true, nil
+		}
+	}
 	pids, err := proc.Default.Pids()
 	if err != nil {
 		return false, fmt.Errorf("scan process group %d: %w", pgid, err)
