@@ -169,6 +169,12 @@ type Manager struct {
 	reloadPending bool           // a configuration is being read
 	helpers       sync.WaitGroup // goroutines that post results back
 	sockChecks    sync.WaitGroup // checkSocketHeld's scans of /proc
+	// The socket checks not yet run, whether one goroutine runs some now,
+	// and the timer (and its time) for the next one due.
+	sockQueue   []sockCheck
+	sockBusy    bool
+	sockTimer   Timer
+	sockTimerAt time.Time
 
 	// What pmux last told its supervisor, so each state is sent once.
 	announcedReady bool
