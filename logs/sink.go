@@ -56,7 +56,8 @@ type Sink struct {
 	now     func() time.Time // time.Now; tests move it
 	dropped atomic.Int64
 
-	slots chan struct{} // one token per pumpBuf in use: see readers
+	slots  chan struct{} // one token per pumpBuf in use: see readers
+	follow follower      // the pipes given to Follow
 
 	mu sync.Mutex // serialises Writes to w, and guards what follows
 	w  io.Writer
@@ -186,6 +187,8 @@ type pump struct {
 	// carry is the partial line read but not yet written; nil when every
 	// byte read so far has been written.
 	carry []byte
+	// tee, when not nil, is given every byte read, as read.
+	tee io.Writer
 }
 
 // poll is Pump for a pollable descriptor. It reports false when rc
@@ -257,6 +260,9 @@ func (p *pump) copy(r io.Reader) {
 // final set (EOF or an error) it writes that too.
 func (p *pump) take(pb *pumpBuf, n int, final bool) {
 	data := pb.data[:copy(pb.data, p.carry)+n]
+	if p.tee != nil && n > 0 {
+		p.tee.Write(data[len(data)-n:])
+	}
 	out := pb.out[:0]
 	start := 0
 	for start < len(data) {

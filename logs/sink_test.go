@@ -52,14 +52,14 @@ func (c chunkReader) Read(p []byte) (int, error) {
 	return c.r.Read(p[:min(len(p), c.n)])
 }
 
-func TestPumpLines(t *testing.T) {
-	const p = "web.0 1 | "
+// pumpPrefix is the prefix of the pumpCases' output.
+const pumpPrefix = "web.0 1 | "
+
+// pumpCases are inputs and what a pump must write of them.
+var pumpCases = func() []struct{ name, in, want string } {
+	const p = pumpPrefix
 	long := func(n int, c byte) string { return strings.Repeat(string(c), n) }
-	tests := []struct {
-		name string
-		in   string
-		want string
-	}{
+	return []struct{ name, in, want string }{
 		{name: "empty input", in: "", want: ""},
 		{name: "one line", in: "hello\n", want: p + "hello\n"},
 		{name: "empty lines kept", in: "a\n\nb\n", want: p + "a\n" + p + "\n" + p + "b\n"},
@@ -77,6 +77,27 @@ func TestPumpLines(t *testing.T) {
 		{name: "long then short", in: "s\n" + long(MaxLine+2, 'L') + "\nt\n",
 			want: p + "s\n" + p + long(MaxLine, 'L') + "\n" + p + "LL\n" + p + "t\n"},
 	}
+}()
+
+// checkWrites fails the test unless every Write is whole prefixed lines,
+// and a batch of several lines stays within batchSize.
+func checkWrites(t *testing.T, rec *recorder, p string) {
+	t.Helper()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for _, w := range rec.writes {
+		if !bytes.HasPrefix(w, []byte(p)) || !bytes.HasSuffix(w, []byte("\n")) {
+			t.Fatalf("a Write of %d bytes is not whole lines: %.80q", len(w), w)
+		}
+		if bytes.Count(w, []byte("\n")) > 1 && len(w) > batchSize {
+			t.Fatalf("a batch of %d bytes exceeds batchSize", len(w))
+		}
+	}
+}
+
+func TestPumpLines(t *testing.T) {
+	const p = pumpPrefix
+	tests := pumpCases
 	plain := func(wrap func(io.Reader) io.Reader) func(*testing.T, io.Reader) io.Reader {
 		return func(_ *testing.T, r io.Reader) io.Reader { return wrap(r) }
 	}
@@ -106,14 +127,7 @@ func TestPumpLines(t *testing.T) {
 					t.Fatalf("output differs:\n got %.200q (%d bytes)\nwant %.200q (%d bytes)",
 						got, len(got), tt.want, len(tt.want))
 				}
-				for _, w := range rec.writes {
-					if !bytes.HasPrefix(w, []byte(p)) || !bytes.HasSuffix(w, []byte("\n")) {
-						t.Fatalf("a Write of %d bytes is not whole lines: %.80q", len(w), w)
-					}
-					if bytes.Count(w, []byte("\n")) > 1 && len(w) > batchSize {
-						t.Fatalf("a batch of %d bytes exceeds batchSize", len(w))
-					}
-				}
+				checkWrites(t, rec, p)
 				if s.Dropped() != 0 {
 					t.Errorf("Dropped = %d", s.Dropped())
 				}
@@ -433,12 +447,20 @@ func workerLine(buf []byte, w, i int) []byte {
 
 // TestSinkConcurrentPumps runs 8 workers, each writing 100k lines through
 // its own pipe into one File: every output line is its prefix and the exact
-// original line, in order per worker, with nothing lost or extra.
+// original line, in order per worker, with nothing lost or extra. The same
+// with the pipes followed (one goroutine for all), with 20k lines each.
 func TestSinkConcurrentPumps(t *testing.T) {
-	const (
-		workers = 8
-		lines   = 100_000
-	)
+	for _, mode := range []struct {
+		name   string
+		follow bool
+		lines  int
+	}{{"pump", false, 100_000}, {"follow", true, 20_000}} {
+		t.Run(mode.name, func(t *testing.T) { concurrentPumps(t, mode.follow, mode.lines) })
+	}
+}
+
+func concurrentPumps(t *testing.T, follow bool, lines int) {
+	const workers = 8
 	path := filepath.Join(t.TempDir(), "workers.log")
 	f, err := OpenFile(path)
 	if err != nil {
@@ -452,14 +474,26 @@ func TestSinkConcurrentPumps(t *testing.T) {
 	werrs := make(chan error, workers)
 	for w := range workers {
 		prefixes[w] = Prefix(fmt.Sprintf("pool%d", w), w, 1000+w, false)
-		r, pw, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
+		var pw *os.File
+		if follow {
+			var fr *Pipe
+			var err error
+			if fr, pw, err = s.NewPipe(); err != nil {
+				t.Fatal(err)
+			}
+			pumps.Add(1)
+			fr.Follow("web", prefixes[w], nil, pumps.Done)
+		} else {
+			var r *os.File
+			var err error
+			if r, pw, err = os.Pipe(); err != nil {
+				t.Fatal(err)
+			}
+			pumps.Go(func() {
+				defer r.Close()
+				s.Pump(r, "web", prefixes[w])
+			})
 		}
-		pumps.Go(func() {
-			defer r.Close()
-			s.Pump(r, "web", prefixes[w])
-		})
 		writers.Go(func() {
 			defer pw.Close()
 			bw := bufio.NewWriterSize(pw, 16<<10)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -69,8 +70,15 @@ func (m *Manager) poolBooted(p *pool) {
 	}
 	p.firstBoot = false
 	m.log.Debug().Str("event", "pool_booted").Str("pool", p.cfg.Name).Msg("a worker of the pool booted")
+	// No BootError can come any more: the tails go, so a first generation
+	// of a thousand chatty workers does not keep 4 KiB each for life.
 	for _, s := range p.slots {
 		s.bootFailures = 0
+		for _, w := range s.workers {
+			if w.tail != nil {
+				w.tail.stop()
+			}
+		}
 	}
 }
 
@@ -127,10 +135,18 @@ const (
 
 // outputTail keeps the last tailBytes a worker wrote. Only its output
 // pump writes it; it is read once done is closed, when the pump has
-// returned.
+// returned. stop, from the loop, drops it for good.
 type outputTail struct {
-	buf  []byte
-	done chan struct{}
+	mu      sync.Mutex
+	buf     []byte
+	stopped bool
+	done    chan struct{}
+}
+
+func (t *outputTail) stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.stopped, t.buf = true, nil
 }
 
 func newOutputTail() *outputTail {
@@ -138,6 +154,11 @@ func newOutputTail() *outputTail {
 }
 
 func (t *outputTail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return len(p), nil
+	}
 	if len(p) >= tailBytes {
 		t.buf = append(t.buf[:0], p[len(p)-tailBytes:]...)
 		return len(p), nil
@@ -151,6 +172,8 @@ func (t *outputTail) Write(p []byte) (int, error) {
 
 // lines returns the last n non-blank lines, each cut to tailWidth bytes.
 func (t *outputTail) lines(n int) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	all := strings.Split(string(t.buf), "\n")
 	var out []string
 	for i := len(all) - 1; i >= 0 && len(out) < n; i-- {

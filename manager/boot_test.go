@@ -209,3 +209,15 @@ func TestOutputTailKeepsTheLastLines(t *testing.T) {
 		t.Errorf("tail holds %d bytes, want at most %d", len(tail.buf), tailBytes)
 	}
 }
+
+// TestOutputTailStopsOnceBooted: once its pool has booted no BootError can
+// come, and a worker's tail holds nothing more for the rest of its life.
+func TestOutputTailStopsOnceBooted(t *testing.T) {
+	tail := newOutputTail()
+	tail.Write([]byte(strings.Repeat("x", tailBytes)))
+	tail.stop()
+	tail.Write([]byte("more\n"))
+	if tail.buf != nil || len(tail.lines(3)) != 0 {
+		t.Errorf("a stopped tail holds %d bytes and says %q", len(tail.buf), tail.lines(3))
+	}
+}

@@ -2,7 +2,6 @@ package manager
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -261,10 +260,11 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	for _, l := range cfg.Listeners {
 		spec.Files = append(spec.Files, l.File)
 	}
-	var pipeR, pipeW *os.File
+	var pipeR *logs.Pipe
+	var pipeW *os.File
 	if m.opts.Output != nil {
 		var err error
-		pipeR, pipeW, err = os.Pipe()
+		pipeR, pipeW, err = m.opts.Output.NewPipe()
 		if err != nil {
 			m.startFailed(p, s, err)
 			return
@@ -374,27 +374,23 @@ func (m *Manager) startFailed(p *pool, s *slot, err error) {
 	m.scheduleRespawn(p, s, delay)
 }
 
-// pump copies a worker's output to the sink; tail, when not nil, also
-// keeps its end.
-func (m *Manager) pump(r *os.File, p *pool, slot, pid int, tail *outputTail) {
+// pump follows the worker's output pipe, which is closed once every
+// process holding its write end is gone; tail, when not nil, also keeps
+// the output's end.
+func (m *Manager) pump(r *logs.Pipe, p *pool, slot, pid int, tail *outputTail) {
 	prefix := logs.Prefix(p.cfg.Name, slot, pid, false)
 	if p.cfg.Prefix != nil {
 		prefix = p.cfg.Prefix(slot, pid)
 	}
-	sink, name := m.opts.Output, p.cfg.Name
-	var in io.Reader = r
-	if tail != nil {
-		in = io.TeeReader(r, tail)
-	}
 	m.pumps.Add(1)
-	go func() {
-		defer m.pumps.Done()
-		defer r.Close()
-		if tail != nil {
-			defer close(tail.done)
-		}
-		sink.Pump(in, name, prefix)
-	}()
+	if tail == nil {
+		r.Follow(p.cfg.Name, prefix, nil, m.pumps.Done)
+		return
+	}
+	r.Follow(p.cfg.Name, prefix, tail, func() {
+		close(tail.done)
+		m.pumps.Done()
+	})
 }
 
 func (m *Manager) markReady(w *worker) {

@@ -1,0 +1,99 @@
+package logs
+
+import (
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestFollowCostsNoGoroutinePerPipe: a Sink follows any number of pipes
+// from one goroutine, a quiet pipe holds no read buffer and a pipe with a
+// partial line pending holds that line and no more, and once every pipe
+// has ended the goroutine is gone too. What keeps a master with a thousand
+// quiet workers small: measured as goroutines and Go heap, no clock.
+func TestFollowCostsNoGoroutinePerPipe(t *testing.T) {
+	const (
+		pipes   = 256
+		perPipe = 1 << 10
+	)
+	rec := &recorder{}
+	s := NewSink(rec, SinkOptions{})
+	heap := func() uint64 {
+		// Twice: a pooled buffer survives one collection in the pool's
+		// victim cache.
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	ws := make([]*os.File, pipes)
+	var ended sync.WaitGroup
+	var once sync.Once
+	closeAll := func() {
+		once.Do(func() {
+			for _, w := range ws {
+				if w != nil {
+					w.Close()
+				}
+			}
+		})
+	}
+	t.Cleanup(closeAll)
+	goroutines := runtime.NumGoroutine()
+	before := heap()
+	for i := range pipes {
+		r, w, err := s.NewPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws[i] = w
+		ended.Add(1)
+		r.Follow("web", "p ", nil, ended.Done)
+	}
+	for i := 0; i < pipes; i += 2 {
+		if _, err := ws[i].WriteString("whole\npartial"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(rec.String(), "p whole\n") < pipes/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d lines written", strings.Count(rec.String(), "p whole\n"), pipes/2)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var held uint64
+	if after := heap(); after > before {
+		held = (after - before) / pipes
+	}
+	grew := runtime.NumGoroutine() - goroutines
+	t.Logf("%d followed pipes: %d goroutines more, %d bytes of heap each (the worker's end included)", pipes, grew, held)
+	if grew > 1 {
+		t.Errorf("%d followed pipes cost %d goroutines, want 1 for all", pipes, grew)
+	}
+	if held >= perPipe {
+		t.Errorf("a quiet followed pipe holds %d bytes of heap, want < %d", held, perPipe)
+	}
+
+	closeAll()
+	ended.Wait()
+	if got := strings.Count(rec.String(), "p partial\n"); got != pipes/2 {
+		t.Errorf("%d partial lines written at EOF, want %d", got, pipes/2)
+	}
+	for runtime.NumGoroutine() > goroutines {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines more once every pipe ended, want 0", runtime.NumGoroutine()-goroutines)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.follow.mu.Lock()
+	epfd := s.follow.epfd
+	s.follow.mu.Unlock()
+	if epfd != -1 {
+		t.Errorf("the epoll set %d is still open with no pipe followed", epfd)
+	}
+}
