@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/internal/pmuxtest"
+	"github.com/pmux/pmux/spawn/shim"
 )
 
 func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
@@ -69,6 +70,44 @@ func TestWorkersGetSocketsAndEnvironment(t *testing.T) {
 		t.Errorf("slots %v, want 0 and 1", slots)
 	}
 	m.MustStop(syscall.SIGQUIT, 20*time.Second)
+}
+
+// The shim execs a worker's command from its package's init, before the
+// CLI, metrics, HTTP and man page packages initialise, whose inits would
+// cost every worker start milliseconds of CPU (seconds for a reload of a
+// thousand workers). GODEBUG=inittrace=1 makes the runtime name each package
+// it initialises: the shim's trace must stop short of those. A failed exec
+// still reaches main, which says why, once.
+func TestShimExecsBeforeHeavyInits(t *testing.T) {
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1)")
+	}
+	cmd := exec.Command(pmuxtest.Pmux())
+	cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1", shim.PathVar+"="+truePath)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("shim running %s: %v\n%s", truePath, err, out)
+	}
+	if !strings.Contains(string(out), "init os @") {
+		t.Fatalf("no init trace from the shim:\n%s", out)
+	}
+	for _, pkg := range []string{"github.com/urfave/cli", "github.com/prometheus/client_golang", "github.com/russross/blackfriday", "net/http"} {
+		if strings.Contains(string(out), "init "+pkg) {
+			t.Errorf("the shim initialised %s before it exec'd the command", pkg)
+		}
+	}
+
+	missing := filepath.Join(t.TempDir(), "missing")
+	cmd = exec.Command(pmuxtest.Pmux())
+	cmd.Env = append(os.Environ(), shim.PathVar+"="+missing)
+	out, _ = cmd.CombinedOutput()
+	if code := cmd.ProcessState.ExitCode(); code != shim.ExitCode {
+		t.Errorf("a failed exec exits %d, want %d", code, shim.ExitCode)
+	}
+	if want := "pmux: exec " + missing + ": no such file or directory\n"; string(out) != want {
+		t.Errorf("a failed exec says %q, want %q", out, want)
+	}
 }
 
 // A shell's `&` starts pmux with INT and QUIT ignored; Go keeps an ignored
