@@ -504,11 +504,20 @@ func writeStatus(w io.Writer, st status.Status) {
 		for _, l := range p.Listeners {
 			fmt.Fprintln(w, clip(listenerLine(l), statusWidth))
 		}
-		rows := [][]string{{"POOL", "SLOT", "PID", "GEN", "STATE", "AGE", "RESTARTS", "RSS", "LAST-EXIT"}}
+		rows := [][]string{{"POOL", "SLOT", "PID", "GEN", "STATE", "FOR", "AGE", "RESTARTS", "RSS", "LAST-EXIT"}}
 		for _, wk := range p.Workers {
+			// A ready worker shows what a look saw it do, waiting or busy,
+			// and for how long.
+			state, since := wk.State, "-"
+			if wk.State == "ready" && (wk.Activity == "waiting" || wk.Activity == "busy") {
+				state = wk.Activity
+			}
+			if wk.Activity != "" {
+				since = humanAge(wk.ActivitySeconds)
+			}
 			rows = append(rows, []string{
 				clip(p.Name, maxPoolName), strconv.Itoa(wk.Slot), strconv.Itoa(wk.Pid), strconv.Itoa(wk.Generation),
-				wk.State, humanAge(wk.AgeSeconds), strconv.Itoa(wk.Restarts), humanBytes(wk.RSS), orDash(wk.LastExit),
+				state, since, humanAge(wk.AgeSeconds), strconv.Itoa(wk.Restarts), humanBytes(wk.RSS), orDash(wk.LastExit),
 			})
 		}
 		if len(p.Workers) == 0 {
@@ -538,9 +547,11 @@ func listenerLine(l status.ListenerStatus) string {
 // last column clipped to fit statusWidth.
 func writeTable(w io.Writer, rows [][]string) {
 	// Minimum widths: a pid has at most 7 digits (pid_max ≤ 4194304), an
-	// age at most 6 characters below 100 days, a size 5.
-	widths := []int{4, 4, 7, 3, 8, 6, 8, 5, 0}
-	right := []bool{false, true, true, true, false, true, true, true, false}
+	// age at most 6 characters below 100 days, a size 5; how long a worker
+	// has been busy or waiting is 5 below ten days. Past 80 columns the
+	// last one gives way, down to 6.
+	widths := []int{4, 4, 7, 3, 8, 5, 6, 8, 5, 0}
+	right := []bool{false, true, true, true, false, true, true, true, true, false}
 	last := len(widths) - 1
 	for _, r := range rows {
 		for i := range last {
@@ -562,7 +573,7 @@ func writeTable(w io.Writer, rows [][]string) {
 			}
 			b.WriteString("  ")
 		}
-		b.WriteString(clip(r[last], max(room, 8)))
+		b.WriteString(clip(r[last], max(room, 6)))
 		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 	}
 }

@@ -17,6 +17,7 @@ func TestStatusTableFits80Columns(t *testing.T) {
 		{Name: "jobs", Target: 0, Generation: 1},
 	}}
 	states := []string{"ready", "starting", "retiring", "stopping"}
+	activities := []string{"busy", "booting", "", "", "waiting", "booting", "", ""}
 	ages := []float64{0.4, 59, 192, 3599, 7500, 86399, 90000, 8639999}
 	rss := []int64{0, 900, 38 << 20, 1023 << 20, 3 << 29, 12 << 30, 2 << 40, 512 << 10}
 	exits := []string{"", "exit 3", "signal KILL", "start failed", "status 1234567890 and then some words"}
@@ -24,6 +25,7 @@ func TestStatusTableFits80Columns(t *testing.T) {
 		st.Pools[0].Workers = append(st.Pools[0].Workers, status.WorkerStatus{
 			Slot: i, Pid: 4194000 + i, Generation: 1230 + i%5, State: states[i%len(states)],
 			AgeSeconds: ages[i%len(ages)], Restarts: i * 1000, RSS: rss[i%len(rss)], LastExit: exits[i%len(exits)],
+			Activity: activities[i%len(activities)], ActivitySeconds: ages[(i+3)%len(ages)],
 		})
 	}
 	queued := func(n int) *int { return &n }

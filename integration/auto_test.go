@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/internal/pmuxtest"
+	"github.com/pmux/pmux/status"
 )
 
 // pyWorker is the argv of the Python test worker, which serves on fd 3
@@ -246,5 +247,51 @@ func TestTimeoutWithoutSocketsIsAConfigError(t *testing.T) {
 	_, stderr, code := runPmuxIn(t, dir, "check", "-c", "pmux.toml")
 	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "timeout") || !strings.Contains(stderr, "bind") {
 		t.Errorf("exit %d, stderr %q; want 2 and one line naming timeout and bind", code, stderr)
+	}
+}
+
+// pmux status and the metrics say which worker waits and which is busy:
+// an idle single-threaded worker waits; one in a request is busy, counted
+// by pmux_workers_busy, and the table shows it.
+func TestStatusShowsWaitingAndBusyWorkers(t *testing.T) {
+	_, env := ctlRuntimeDir(t)
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, append([]string{"run", "-w", "2", "-b", "127.0.0.1:0",
+		"--metrics", "127.0.0.1:0", "--worker-output", "inherit", "--env", "WAIT=poll", "--"}, pyWorker(t)...)...)
+	m.ReadyWorkers(2)
+	metrics := m.WaitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)
+	activities := func(st status.Status) map[string]int {
+		n := map[string]int{}
+		for _, w := range st.Pools[0].Workers {
+			n[w.Activity]++
+		}
+		return n
+	}
+	waitStatus(t, m.Pid(), "two waiting workers", func(st status.Status) bool { return activities(st)["waiting"] == 2 })
+	if got := metricValue(scrapeMetrics(t, metrics), "pmux_workers_busy", "pool=web"); got != 0 {
+		t.Errorf("pmux_workers_busy = %v with both idle, want 0", got)
+	}
+
+	inflightSleep(t, m, 5000)
+	st := waitStatus(t, m.Pid(), "one busy worker", func(st status.Status) bool {
+		a := activities(st)
+		return a["busy"] == 1 && a["waiting"] == 1
+	})
+	for _, w := range st.Pools[0].Workers {
+		if w.State != "ready" {
+			t.Errorf("worker %d state %s, want ready (it is only busy)", w.Pid, w.State)
+		}
+	}
+	if got := metricValue(scrapeMetrics(t, metrics), "pmux_workers_busy", "pool=web"); got != 1 {
+		t.Errorf("pmux_workers_busy = %v with one in a request, want 1", got)
+	}
+	table := pmuxCtl(t, []string{env}, "status", pidArg(m.Pid()))
+	table.expect(t, "status", 0, "")
+	if !strings.Contains(table.stdout, " busy ") || !strings.Contains(table.stdout, " waiting ") || !strings.Contains(table.stdout, " FOR ") {
+		t.Errorf("status table shows no busy and waiting worker:\n%s", table.stdout)
+	}
+	js := pmuxCtl(t, []string{env}, "status", "--json", pidArg(m.Pid()))
+	js.expect(t, "status --json", 0, "")
+	if !strings.Contains(js.stdout, `"activity":"busy"`) && !strings.Contains(js.stdout, `"activity": "busy"`) {
+		t.Errorf("status --json has no busy worker:\n%s", js.stdout)
 	}
 }

@@ -194,8 +194,9 @@ func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
 }
 
 // maskStatus hides what changes from run to run in `pmux status` output:
-// pids, ages, sizes and the ports bound to :0. Those columns are right-aligned with fixed minimum
-// widths (7, 6 and 5), which a test's values never exceed, so each cell is
+// pids, ages (of the worker and of what it does), sizes and the ports
+// bound to :0. Those columns are right-aligned with fixed minimum widths
+// (7, 5, 6 and 5), which a test's values never exceed, so each cell is
 // the width ending where its header does.
 func maskStatus(out string) string {
 	pids := regexp.MustCompile(`pmux \d+`)
@@ -208,7 +209,7 @@ func maskStatus(out string) string {
 		switch {
 		case strings.HasPrefix(line, "POOL "):
 			spans = nil
-			for name, width := range map[string]int{" PID ": 7, " AGE ": 6, " RSS ": 5} {
+			for name, width := range map[string]int{" PID ": 7, " FOR ": 5, " AGE ": 6, " RSS ": 5} {
 				end := strings.Index(line, name) + len(name) - 1
 				spans = append(spans, [2]int{end - width, end})
 			}

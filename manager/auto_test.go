@@ -265,3 +265,45 @@ func TestTimeoutSparesAWorkerNeverSeenWaiting(t *testing.T) {
 	h.step(time.Second, 30)
 	h.expectQuiet()
 }
+
+func activityOf(h *harness, pid int) (string, float64) {
+	for _, p := range h.status().Pools {
+		for _, w := range p.Workers {
+			if w.Pid == pid {
+				return w.Activity, w.ActivitySeconds
+			}
+		}
+	}
+	return "gone", 0
+}
+
+// Status says what each worker does: booting, then waiting or busy, and
+// how long it has been so, from one status to the next.
+func TestStatusShowsBootingWaitingBusy(t *testing.T) {
+	g := newFakeGroups()
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, g.install, autoPool(t, 1))
+	pid := h.expectStart().pid
+	h.step(100*time.Millisecond, 10)
+	if a, secs := activityOf(h, pid); a != "booting" || secs < 0.9 {
+		t.Errorf("booting worker: %s for %vs, want booting for 1s", a, secs)
+	}
+	g.set(pid, true)
+	h.step(50*time.Millisecond, 2)
+	h.step(time.Second, 2)
+	if a, secs := activityOf(h, pid); a != "waiting" || secs < 1.9 {
+		t.Errorf("idle worker: %s for %vs, want waiting since it was seen, 2s ago", a, secs)
+	}
+	g.set(pid, false)
+	g.setSockets(pid, 9)
+	if a, _ := activityOf(h, pid); a != "busy" {
+		t.Errorf("serving worker: %s, want busy", a)
+	}
+	h.step(time.Second, 3)
+	if a, secs := activityOf(h, pid); a != "busy" || secs < 3 {
+		t.Errorf("serving worker 3s later: %s for %vs, want busy for 3s or more", a, secs)
+	}
+	g.set(pid, true)
+	if a, secs := activityOf(h, pid); a != "waiting" || secs != 0 {
+		t.Errorf("worker done serving: %s for %vs, want waiting for 0s", a, secs)
+	}
+}

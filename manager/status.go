@@ -17,12 +17,66 @@ import (
 // a slow /proc never delays a signal.
 func (m *Manager) Status(ctx context.Context) (status.Status, error) {
 	var st status.Status
-	if err := m.Query(ctx, func() { st = m.snapshot() }); err != nil {
+	var looks []activityLook
+	if err := m.Query(ctx, func() { st, looks = m.snapshot(), m.activityLooks() }); err != nil {
 		return st, err
 	}
 	m.readRSS(&st, ctx.Done())
 	m.readQueues(&st)
+	m.readActivity(ctx, &st, looks)
 	return st, nil
+}
+
+// activityLook is a ready worker to look at for Status, and where it is in
+// the snapshot.
+type activityLook struct {
+	pool, index int
+	w           *worker
+	group       GroupProbe
+	sample      busySample
+}
+
+// activityLooks lists, on the loop, the ready workers whose activity a
+// look can tell, in snapshot order.
+func (m *Manager) activityLooks() []activityLook {
+	var out []activityLook
+	for i, p := range m.pools {
+		j := 0
+		for _, s := range p.slots {
+			for _, w := range s.workers {
+				if w.state == ready && m.ensureGroup(w) {
+					out = append(out, activityLook{pool: i, index: j, w: w, group: w.group})
+				}
+				j++
+			}
+		}
+	}
+	return out
+}
+
+// readActivity looks at each ready worker off the loop (a few small /proc
+// reads each, and a walk for its group's members when none of the known
+// ones waits), then has the loop record what it saw, so that how long a
+// worker has been busy or waiting carries from one status to the next.
+func (m *Manager) readActivity(ctx context.Context, st *status.Status, looks []activityLook) {
+	for i := range looks {
+		if ctx.Err() != nil {
+			return
+		}
+		looks[i].sample = lookBusy(looks[i].group, true)
+		looks[i].sample.w = looks[i].w
+	}
+	_ = m.Query(ctx, func() {
+		now := m.clock.Now()
+		for _, l := range looks {
+			if l.sample.err != nil || l.w.exited || l.w.state != ready {
+				continue
+			}
+			m.noteActivity(l.w, l.sample, now)
+			ws := &st.Pools[l.pool].Workers[l.index]
+			ws.Activity, ws.ActivitySeconds = l.w.activity, now.Sub(l.w.activitySince).Seconds()
+		}
+	})
 }
 
 // readQueues fills in each listener's accept queue, off the loop. Where
@@ -87,11 +141,15 @@ func (m *Manager) snapshot() status.Status {
 				if w.retiring && w.state != stopping {
 					state = "retiring"
 				}
-				ps.Workers = append(ps.Workers, status.WorkerStatus{
+				ws := status.WorkerStatus{
 					Slot: s.index, Pid: w.pid, Generation: w.generation, State: state,
 					Started: w.started, AgeSeconds: now.Sub(w.started).Seconds(),
 					Restarts: s.restarts, LastExit: s.lastExit, Status: w.status,
-				})
+				}
+				if w.state == starting {
+					ws.Activity, ws.ActivitySeconds = activityBooting, now.Sub(w.started).Seconds()
+				}
+				ps.Workers = append(ps.Workers, ws)
 			}
 		}
 		st.Pools = append(st.Pools, ps)

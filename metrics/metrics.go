@@ -21,7 +21,7 @@ const statusTimeout = 2 * time.Second
 
 // exitCauses are the causes the manager reports exits with; each pool's
 // exit counters start at zero for all of them.
-var exitCauses = []string{"stopped", "crashed", "boot_timeout", "watchdog", "start_failed"}
+var exitCauses = []string{"stopped", "crashed", "boot_timeout", "watchdog", "timeout", "start_failed"}
 
 // workerStates are the states a worker's gauge is always exported for,
 // zero included, so a series does not vanish when its count drops to 0.
@@ -59,7 +59,7 @@ func New() *Metrics {
 		}, []string{"pool"}),
 		exits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pmux_worker_exits_total",
-			Help: "Worker exits, per pool and cause: stopped (asked to), crashed, boot_timeout, watchdog, start_failed.",
+			Help: "Worker exits, per pool and cause: stopped (asked to), crashed, boot_timeout, watchdog, timeout (--timeout), start_failed.",
 		}, []string{"pool", "cause"}),
 		restarts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "pmux_worker_restarts_total",
@@ -149,6 +149,7 @@ type statusCollector struct {
 	responsive *prometheus.Desc
 	queued     *prometheus.Desc
 	backlog    *prometheus.Desc
+	busy       *prometheus.Desc
 }
 
 func newStatusCollector(src StatusSource, onPool func(string)) *statusCollector {
@@ -167,6 +168,9 @@ func newStatusCollector(src StatusSource, onPool func(string)) *statusCollector 
 		backlog: prometheus.NewDesc("pmux_listener_backlog",
 			"The most connections a listening socket's accept backlog holds (listen(2)'s backlog as the kernel capped it); past it, new connections wait or are refused.",
 			[]string{"bind"}, nil),
+		busy: prometheus.NewDesc("pmux_workers_busy",
+			"Ready workers none of whose processes waits on the pool's sockets at scrape time: serving a request (raindrops' active). Read from /proc at scrape time; 0 where pmux cannot tell.",
+			[]string{"pool"}, nil),
 		responsive: prometheus.NewDesc("pmux_master_responsive",
 			"1 if the master's loop answered this scrape's status query in time, else 0 and the pool metrics are missing.", nil, nil),
 	}
@@ -179,6 +183,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.responsive
 	ch <- c.queued
 	ch <- c.backlog
+	ch <- c.busy
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -207,9 +212,14 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		for _, s := range workerStates {
 			counts[s] = 0
 		}
+		busy := 0
 		for _, w := range p.Workers {
 			counts[w.State]++
+			if w.Activity == "busy" {
+				busy++
+			}
 		}
+		ch <- prometheus.MustNewConstMetric(c.busy, prometheus.GaugeValue, float64(busy), p.Name)
 		for state, n := range counts {
 			ch <- prometheus.MustNewConstMetric(c.workers, prometheus.GaugeValue, float64(n), p.Name, state)
 		}

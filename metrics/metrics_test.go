@@ -374,3 +374,21 @@ func TestListenerQueued(t *testing.T) {
 		t.Errorf("%d pmux_listener_queued series, want 2 (one per known bind)", n)
 	}
 }
+
+// pmux_workers_busy counts the ready workers a scrape's look found busy,
+// per pool, with a 0 for a pool with none.
+func TestWorkersBusy(t *testing.T) {
+	st := twoPools()
+	st.Pools[0].Workers[0].Activity = "busy"
+	st.Pools[0].Workers[1].Activity = "busy"
+	st.Pools[0].Workers[2].Activity = "waiting"
+	st.Pools[0].Workers[3].Activity = "booting"
+	st.Pools[1].Workers[0].Activity = "waiting"
+	_, h := newHandler(t, &fakeSource{st: st})
+	fams := scrape(t, h)
+	for labels, want := range map[string]float64{"pool=web": 2, "pool=jobs": 0} {
+		if got := value(t, fams, "pmux_workers_busy", labels); got != want {
+			t.Errorf("pmux_workers_busy{%s} = %v, want %v", labels, got, want)
+		}
+	}
+}

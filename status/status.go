@@ -56,4 +56,11 @@ type WorkerStatus struct {
 	RSS        int64     `json:"rss_bytes"`
 	LastExit   string    `json:"last_exit,omitempty"`
 	Status     string    `json:"status,omitempty"`
+	// Activity is what the worker does: booting (not ready yet), waiting
+	// (a process of it waits on the pool's sockets: idle) or busy (none
+	// does: serving); empty when pmux cannot tell (a worker stopping, a
+	// pool without sockets, no /proc). ActivitySeconds is how long it has
+	// been so, as far as pmux's looks know.
+	Activity        string  `json:"activity,omitempty"`
+	ActivitySeconds float64 `json:"activity_seconds,omitempty"`
 }
