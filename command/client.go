@@ -52,7 +52,7 @@ func controlCommands() []*cli.Command {
 			Flags:        targetFlags(requestTimeout),
 			Action:       scaleAction,
 		},
-		simpleCommand("reload", "re-read the config and replace every worker, surge-first", control.CmdReload, "reload requested"),
+		reloadCommand(),
 		simpleCommand("rolling-restart", "replace every worker one slot at a time", control.CmdRollingRestart, "rolling restart requested"),
 		simpleCommand("reopen-logs", "reopen the log files pmux owns", control.CmdReopenLogs, "log reopening requested"),
 		{
@@ -113,7 +113,11 @@ type clientOpts struct {
 	json    bool
 	check   bool
 	quick   bool
+	wait    bool
 	args    []string
+	// timeoutSet says --timeout was given, for commands whose default
+	// depends on other flags.
+	timeoutSet bool
 }
 
 // parseClientArgs reads c's flags, including flags written after the
@@ -123,6 +127,7 @@ func parseClientArgs(c *cli.Context) (clientOpts, error) {
 	o := clientOpts{
 		cmd: c.Command.Name, pidfile: c.String("pidfile"), pid: c.Int("pid"),
 		timeout: c.Duration("timeout"), json: c.Bool("json"), check: c.Bool("check"), quick: c.Bool("quick"),
+		wait: c.Bool("wait"), timeoutSet: c.IsSet("timeout"),
 	}
 	pidSet := c.IsSet("pid")
 	rest := c.Args().Slice()
@@ -160,13 +165,15 @@ func parseClientArgs(c *cli.Context) (clientOpts, error) {
 		case "pid":
 			o.pid, pidSet = v.(int), true
 		case "timeout":
-			o.timeout = v.(time.Duration)
+			o.timeout, o.timeoutSet = v.(time.Duration), true
 		case "json":
 			o.json = v.(bool)
 		case "check":
 			o.check = v.(bool)
 		case "quick":
 			o.quick = v.(bool)
+		case "wait":
+			o.wait = v.(bool)
 		}
 	})
 	switch {

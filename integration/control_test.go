@@ -487,6 +487,49 @@ func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
 	}
 }
 
+// pmux reload --wait returns once the new generation serves alone (each
+// worker here takes 600 ms to count as ready), and a broken config is
+// reported with exit 1 while the workers keep serving.
+func TestReloadWait(t *testing.T) {
+	_, env := ctlRuntimeDir(t)
+	path := filepath.Join(t.TempDir(), "pmux.toml")
+	good := fmt.Sprintf("[[pool]]\nname = \"web\"\ncommand = [%q]\nworkers = 2\nready = \"delay=600ms\"\nbind = [\"tcp://127.0.0.1:0\"]\n", pmuxtest.Worker())
+	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-c", path, "--worker-output", "inherit")
+	m.ReadyWorkers(2)
+	for gen := 2; gen <= 3; gen++ {
+		start := time.Now()
+		r := pmuxCtl(t, []string{env}, "reload", "--wait", pidArg(m.Pid()))
+		took := time.Since(start)
+		r.expect(t, "reload --wait", 0, "")
+		if want := fmt.Sprintf("pmux %d: reloaded: web generation %d serves\n", m.Pid(), gen); r.stdout != want {
+			t.Errorf("reload --wait printed %q, want %q", r.stdout, want)
+		}
+		st, err := ctlStatus(t, m.Pid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !settled(st) || st.Pools[0].Generation != gen {
+			t.Fatalf("status right after reload --wait returned: %+v, want generation %d alone, ready", st.Pools, gen)
+		}
+		t.Logf("reload --wait to generation %d returned after %v", gen, took.Round(time.Millisecond))
+	}
+	if err := os.WriteFile(path, []byte("[[pool]]\nname = \"web\"\nworkers = -3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := pmuxCtl(t, []string{env}, "reload", "--wait", pidArg(m.Pid()))
+	r.expect(t, "reload --wait of a broken config", 1, "nothing changed, the workers keep serving")
+	if !strings.Contains(r.stderr, path) {
+		t.Errorf("reload --wait of a broken config said %q, want the file named", r.stderr)
+	}
+	if st, err := ctlStatus(t, m.Pid()); err != nil || !settled(st) || st.Pools[0].Generation != 3 {
+		t.Errorf("after the broken config: %+v, %v; want generation 3 serving", st, err)
+	}
+	pmuxCtl(t, []string{env}, "reload", "--wait", "--timeout", "0s", pidArg(m.Pid())).expect(t, "reload --wait --timeout 0s", 2, "positive duration")
+}
+
 func TestStopCommand(t *testing.T) {
 	rt, env := ctlRuntimeDir(t)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")

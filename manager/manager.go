@@ -179,6 +179,7 @@ type Manager struct {
 	// What pmux last told its supervisor, so each state is sent once.
 	announcedReady bool
 	reloading      bool
+	reloads        status.ReloadStatus
 
 	// booting is true while Run starts the first generation; bootErr is
 	// the first worker of it that could not be started, or the pool that

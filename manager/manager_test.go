@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"syscall"
@@ -414,5 +415,64 @@ func TestFailedConfigReloadChangesNothing(t *testing.T) {
 	h.expectQuiet()
 	if g := h.status().Pools[0].Generation; g != 1 {
 		t.Errorf("generation %d after a failed reload, want 1", g)
+	}
+}
+
+// A reload is finished when its new generation serves alone, or when its
+// configuration fails; until the configuration is read, the old generation
+// serving is not its end (no READY=1 to systemd, nothing finished).
+func TestReloadIsFinishedWhenItsGenerationServesOrItFails(t *testing.T) {
+	reloads := make(chan error, 1)
+	h := newHarness(t, signalmap.Unicorn, PoolConfig{Name: "web", Workers: 1, Ready: ReadyNotify})
+	h.m.opts.Reload = func(context.Context) (*Reloaded, error) {
+		if err := <-reloads; err != nil {
+			return nil, err
+		}
+		return &Reloaded{Signals: signalmap.For(signalmap.Unicorn), Pools: []PoolConfig{
+			{Name: "web", Workers: 1, Ready: ReadyNotify, StopSignal: syscall.SIGTERM, QuickSignal: syscall.SIGINT, GracefulTimeout: time.Minute, QuickTimeout: time.Second},
+		}}, nil
+	}
+	old := h.expectStart().pid
+	h.ready(old)
+	<-h.sup // READY=1
+
+	if err := h.m.Do(context.Background(), signalmap.Reload); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-h.sup; !strings.HasPrefix(s, "RELOADING=1") {
+		t.Fatalf("state %q, want RELOADING=1", s)
+	}
+	h.sync()
+	select {
+	case s := <-h.sup:
+		t.Fatalf("state %q while the configuration is still being read, want none", s)
+	default:
+	}
+	if r := h.status().Reload; r.Started != 1 || r.Finished != 0 {
+		t.Fatalf("reload %+v while being read, want started 1, finished 0", r)
+	}
+	reloads <- nil
+	n := h.expectStart().pid
+	if r := h.status().Reload; r.Finished != 0 {
+		t.Fatalf("reload %+v before the new generation is ready, want finished 0", r)
+	}
+	h.ready(n)
+	h.expectSignal(old, syscall.SIGTERM)
+	h.sp.exit(old, 0, 0)
+	if s := <-h.sup; !strings.HasPrefix(s, "READY=1") {
+		t.Fatalf("state %q once generation 2 serves alone, want READY=1", s)
+	}
+	if r := h.status().Reload; r.Started != 1 || r.Finished != 1 || r.Error != "" {
+		t.Fatalf("reload %+v after it served, want started 1, finished 1, no error", r)
+	}
+
+	h.signals <- syscall.SIGHUP
+	<-h.sup // RELOADING=1
+	reloads <- errors.New("config pmux.toml: line 3: bad")
+	if s := <-h.sup; !strings.HasPrefix(s, "READY=1") {
+		t.Fatalf("state %q after the failed reload, want READY=1", s)
+	}
+	if r := h.status().Reload; r.Started != 2 || r.Finished != 2 || r.Error != "config pmux.toml: line 3: bad" {
+		t.Fatalf("reload %+v after a failed one, want started 2, finished 2 and its error", r)
 	}
 }

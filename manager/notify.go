@@ -72,20 +72,28 @@ func (m *Manager) armWatchdog(w *worker) {
 
 // updateSupervisor tells pmux's own supervisor (systemd) what changed:
 // READY=1 once every pool has its target of ready workers of the current
-// generation and no older ones, after start and after each reload. At the
-// start, each pool must also have booted (under --ready none a worker is
-// ready at exec, but has booted only once it stays up bootGrace), so -D
-// and systemd hear of a start that cannot boot.
+// generation and no older ones, after start and after each reload, which
+// is then finished. At the start, each pool must also have booted (under
+// --ready none a worker is ready at exec, but has booted only once it stays
+// up bootGrace), so -D and systemd hear of a start that cannot boot. While
+// a reload's configuration is being read nothing has changed yet: the old
+// generation serving alone is not its end.
 func (m *Manager) updateSupervisor() {
-	if m.opts.Supervisor == nil || m.phase != running {
+	if m.phase != running || m.reloadPending {
 		return
 	}
 	if !m.settled() || (m.announcedReady && !m.reloading) || (!m.announcedReady && m.startingUp()) {
 		return
 	}
 	m.announcedReady = true
+	if m.reloading && m.reloads.Finished < m.reloads.Started {
+		m.reloads.Finished = m.reloads.Started
+		m.reloads.Error = ""
+	}
 	m.reloading = false
-	m.opts.Supervisor("READY=1\nSTATUS=" + m.summary())
+	if m.opts.Supervisor != nil {
+		m.opts.Supervisor("READY=1\nSTATUS=" + m.summary())
+	}
 }
 
 func (m *Manager) settled() bool {

@@ -22,6 +22,7 @@ type Reloaded struct {
 
 func (m *Manager) reload() {
 	if m.opts.Reload == nil {
+		m.reloads.Started++
 		m.restart(true)
 		return
 	}
@@ -31,6 +32,7 @@ func (m *Manager) reload() {
 	}
 	m.reloadPending = true
 	m.reloading = true
+	m.reloads.Started++
 	if m.opts.Supervisor != nil {
 		m.opts.Supervisor(sdnotify.ReloadingState())
 	}
@@ -51,6 +53,8 @@ func (m *Manager) applyReload(cfg *Reloaded, err error) {
 	}
 	if err != nil {
 		m.log.Error().Str("event", "config_reload_failed").Err(err).Msg("configuration not reloaded; the workers keep serving as they are")
+		m.reloads.Finished = m.reloads.Started
+		m.reloads.Error = err.Error()
 		m.reloading = true // so READY=1 follows the RELOADING=1 already sent
 		m.updateSupervisor()
 		return

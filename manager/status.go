@@ -123,7 +123,7 @@ func (m *Manager) readRSS(st *status.Status, stop <-chan struct{}) {
 func (m *Manager) snapshot() status.Status {
 	now := m.clock.Now()
 	st := status.Status{MasterPID: m.opts.MasterPID, Phase: m.phase.String(),
-		UpgradeChild: m.upgrade.child, UpgradeParent: m.upgrade.parent}
+		UpgradeChild: m.upgrade.child, UpgradeParent: m.upgrade.parent, Reload: m.reloads}
 	if u := m.opts.Upgrade; u != nil {
 		st.Binary, st.Args, st.Dir = u.Binary, u.Args, u.Dir
 	}

@@ -77,12 +77,24 @@ func (m *Manager) startUpgrade() {
 		keys = append(keys, l.Key())
 		files = append(files, l.File)
 	}
-	pid, err := u.Handover.StartSuccessor(m.opts.Spawner.Start, keys, files)
+	start := m.opts.Spawner.Start
+	if m.opts.SupervisorWatchdog > 0 {
+		// systemd names the one pid whose pings count (WATCHDOG_PID), and
+		// a master pings when that is itself or its parent. A master that
+		// feeds the watchdog names itself for its successor, so the duty
+		// passes on at every upgrade, not only the first.
+		start = func(spec spawn.Spec) (int, error) {
+			spec.Env = spawn.MergeEnv(spec.Env, "WATCHDOG_PID="+strconv.Itoa(m.opts.MasterPID))
+			return m.opts.Spawner.Start(spec)
+		}
+	}
+	pid, err := u.Handover.StartSuccessor(start, keys, files)
 	if err != nil {
 		m.upgradeFailed(err)
 		return
 	}
 	m.upgrade.child = pid
+	m.supervisorStatus("upgrading: new master " + strconv.Itoa(pid) + " started; ")
 	m.log.Info().Str("event", "upgrade_started").Int("child", pid).Str("path", u.Binary).
 		Msg("new master started; WINCH or QUIT this one to commit, QUIT the new one to roll back")
 }
@@ -99,6 +111,7 @@ func (m *Manager) childMasterExited(exit spawn.Exit) {
 	if err := m.opts.Upgrade.Handover.SuccessorExited(exit.Pid); err != nil {
 		m.log.Error().Str("event", "pidfile_restore_failed").Err(err).Msg("could not restore the pidfile")
 	}
+	m.supervisorStatus("")
 	m.log.Warn().Str("event", "upgrade_rolled_back").Int("child", exit.Pid).Str("status", exit.Describe()).
 		Int("workers", m.totalTarget()).Msg("the new master exited; this master is in charge again (HUP brings its workers back after WINCH)")
 }
@@ -142,14 +155,26 @@ func (m *Manager) takeOverSupervisor() {
 // supervisor's main pid to its successor, and cleans its own pidfile.
 func (m *Manager) beforeExit() {
 	u := m.opts.Upgrade
+	// The status goes with MAINPID= in one datagram, which systemd takes
+	// from this master while it is the main pid; from then on the status
+	// is the new master's to say.
 	if m.upgrade.child != 0 && m.opts.Supervisor != nil {
-		m.opts.Supervisor("MAINPID=" + strconv.Itoa(m.upgrade.child))
+		m.opts.Supervisor("MAINPID=" + strconv.Itoa(m.upgrade.child) +
+			"\nSTATUS=handed over to new master " + strconv.Itoa(m.upgrade.child))
 	}
 	if u == nil || m.upgrade.child == 0 {
 		return
 	}
 	if err := u.Handover.Leaving(); err != nil {
 		m.log.Error().Str("event", "pidfile_remove_failed").Err(err).Msg("could not remove the old master's pidfile")
+	}
+}
+
+// supervisorStatus sends STATUS= with what the master serves, after
+// prefix, so that `systemctl status` shows an upgrade under way.
+func (m *Manager) supervisorStatus(prefix string) {
+	if m.opts.Supervisor != nil && m.phase == running {
+		m.opts.Supervisor("STATUS=" + prefix + m.summary())
 	}
 }
 

@@ -2,12 +2,15 @@ package manager
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/sockets"
@@ -158,8 +161,8 @@ func TestOldMasterLeavesToItsSuccessor(t *testing.T) {
 	for len(h.sup) > 0 {
 		states = append(states, <-h.sup)
 	}
-	if !slices.Contains(states, "MAINPID="+strconv.Itoa(child)) {
-		t.Errorf("supervisor states %q, want MAINPID=%d", states, child)
+	if want := fmt.Sprintf("MAINPID=%d\nSTATUS=handed over to new master %d", child, child); !slices.Contains(states, want) {
+		t.Errorf("supervisor states %q, want %q", states, want)
 	}
 }
 
@@ -186,4 +189,79 @@ func TestNewMasterUpgradesOnlyOnceInCharge(t *testing.T) {
 	child := h.expectStart().pid
 	h.sync()
 	expectCalls(t, ho, "parent exited", "start "+strconv.Itoa(child))
+}
+
+// The master that feeds systemd's watchdog names itself in the new
+// master's WATCHDOG_PID, so that one pings too, and its own successor in
+// turn; one that does not feed it adds nothing (the hand-over passes its
+// environment on).
+func TestUpgradeHandsTheWatchdogOn(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		watchdog time.Duration
+		want     []string
+	}{
+		{"feeding the watchdog", 2 * time.Second, []string{"WATCHDOG_PID=1"}},
+		{"not feeding it", 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
+				o.Upgrade = &UpgradeOptions{Handover: &fakeHandover{}, Binary: "/new/pmux"}
+				o.SupervisorWatchdog = tc.watchdog
+			}, PoolConfig{Workers: 1})
+			h.expectStart()
+			h.signals <- syscall.SIGUSR2
+			c := h.expectStart()
+			if got := watchdogVars(c.spec.Env); !slices.Equal(got, tc.want) {
+				t.Errorf("new master's environment has %v, want %v added", got, tc.want)
+			}
+		})
+	}
+}
+
+func watchdogVars(env []string) []string {
+	var out []string
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "WATCHDOG_") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// systemctl status shows an upgrade under way: the old master, the main
+// pid, says so when it starts the new one, says its own status again when
+// the new one rolls back, and hands over with MAINPID= and a last STATUS=
+// in one datagram, after which the status is the new master's.
+func TestUpgradeStatusForTheSupervisor(t *testing.T) {
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
+		o.Upgrade = &UpgradeOptions{Handover: &fakeHandover{}, Binary: "/new/pmux"}
+	}, PoolConfig{Name: "web", Workers: 1, Ready: ReadyNotify})
+	w := h.expectStart().pid
+	h.ready(w)
+	const serving = "web: 1 workers, generation 1"
+	if s := <-h.sup; s != "READY=1\nSTATUS="+serving {
+		t.Fatalf("state %q, want READY=1 and the status", s)
+	}
+	h.signals <- syscall.SIGUSR2
+	child := h.expectStart().pid
+	if s, want := <-h.sup, fmt.Sprintf("STATUS=upgrading: new master %d started; %s", child, serving); s != want {
+		t.Errorf("state %q after USR2, want %q", s, want)
+	}
+	h.sp.exit(child, 1, 0)
+	if s := <-h.sup; s != "STATUS="+serving {
+		t.Errorf("state %q after the new master exited, want the status again", s)
+	}
+	h.signals <- syscall.SIGUSR2
+	child = h.expectStart().pid
+	<-h.sup // upgrading
+	h.signals <- syscall.SIGQUIT
+	h.expectSignal(w, syscall.SIGTERM)
+	h.sp.exit(w, 0, 0)
+	if err := h.finished(); err != nil {
+		t.Fatal(err)
+	}
+	if s, want := <-h.sup, fmt.Sprintf("MAINPID=%d\nSTATUS=handed over to new master %d", child, child); s != want {
+		t.Errorf("last state %q, want %q", s, want)
+	}
 }

@@ -17,6 +17,20 @@ type Status struct {
 	Args   []string     `json:"args,omitempty"`
 	Dir    string       `json:"dir,omitempty"`
 	Pools  []PoolStatus `json:"pools"`
+	// Reload counts the reloads this master was asked for, so a client
+	// can wait for the one it asked for (pmux reload --wait).
+	Reload ReloadStatus `json:"reload"`
+}
+
+// ReloadStatus is how far the reloads (HUP, pmux reload) have got. A
+// reload is finished once every pool serves with its new generation alone,
+// or once its configuration failed; reloads that overlap finish together.
+type ReloadStatus struct {
+	Started  int `json:"started"`
+	Finished int `json:"finished"`
+	// Error is why the last finished reload changed nothing; "" when it
+	// served.
+	Error string `json:"error,omitempty"`
 }
 
 // PoolStatus is one pool in a Status.
