@@ -276,6 +276,21 @@ func TestFaultGuardKilledIsSaidOnce(t *testing.T) {
 	}
 }
 
+// A master that stops of its own accord exits after its guard, which has
+// nothing left to spare: under systemd's KillMode=mixed whatever outlives
+// the main process is SIGKILLed at once, the guard included.
+func TestFaultGuardExitsBeforeItsMasterAtAStop(t *testing.T) {
+	t.Parallel()
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{"XDG_RUNTIME_DIR=" + t.TempDir()}},
+		"run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
+	m.ReadyWorkers(1)
+	guard := pmuxtest.IntField(m.WaitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
+	m.MustStop(syscall.SIGQUIT, 20*time.Second)
+	if pmuxtest.Alive(guard) {
+		t.Errorf("guard %d still running once its master had exited", guard)
+	}
+}
+
 // SIGKILL random workers under load: only requests the killed worker had
 // accepted may fail (at most one per client, since each client has one
 // request outstanding); none is refused, the socket never goes away; each

@@ -168,9 +168,21 @@ func (s *Spawner) closeGuard() error {
 		s.guardPipe = nil
 	}
 	s.guardHandle.signal(syscall.SIGCONT)
+	if s.released {
+		// A released guard with nothing left to spare finishes within a
+		// few milliseconds; the master waits for that, so that it exits
+		// last. Under systemd's KillMode=mixed whatever outlives the main
+		// process is killed at once, and each stop would end with the
+		// guard SIGKILLed. One that waits for a draining process is left
+		// to it: the master exits, as it would without a guard.
+		s.guardHandle.waitExit(releasedGuardWait)
+	}
 	s.guardHandle.close()
 	return err
 }
+
+// releasedGuardWait bounds Close's wait for a released guard.
+const releasedGuardWait = 250 * time.Millisecond
 
 // ReleaseGuard tells the guard that the master is exiting of its own
 // accord, its workers gone, and closes the pipe. A worker that was a
@@ -187,6 +199,7 @@ func (s *Spawner) ReleaseGuard(grace time.Duration) error {
 	_, _ = s.guardPipe.WriteString(releaseMsg + strconv.FormatInt(int64(grace), 10) + "\n")
 	err := s.guardPipe.Close()
 	s.guardPipe = nil
+	s.released = true
 	if err != nil {
 		return fmt.Errorf("release guard: %w", err)
 	}

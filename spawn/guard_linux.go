@@ -59,6 +59,14 @@ func (h guardHandle) signal(sig syscall.Signal) {
 	}
 }
 
+// waitExit waits up to d for the guard to exit (its pidfd reads ready).
+func (h guardHandle) waitExit(d time.Duration) {
+	if h.pidfd >= 0 {
+		fds := []unix.PollFd{{Fd: int32(h.pidfd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(fds, int(d.Milliseconds()))
+	}
+}
+
 func (h guardHandle) close() {
 	if h.pidfd >= 0 {
 		unix.Close(h.pidfd)

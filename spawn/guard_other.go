@@ -2,7 +2,10 @@
 
 package spawn
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 // The guard finds what its master started through /proc/<pid>/environ,
 // which only Linux has: elsewhere no guard is started, and what a
@@ -15,6 +18,7 @@ func guardSysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpg
 
 type guardHandle struct{}
 
-func openGuardHandle(pid int) guardHandle { return guardHandle{} }
-func (guardHandle) signal(syscall.Signal) {}
-func (guardHandle) close()                {}
+func openGuardHandle(pid int) guardHandle  { return guardHandle{} }
+func (guardHandle) signal(syscall.Signal)  {}
+func (guardHandle) close()                 {}
+func (guardHandle) waitExit(time.Duration) {}

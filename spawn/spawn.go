@@ -47,6 +47,7 @@ type Spawner struct {
 	guardExited func(Exit)
 	guardPipe   *os.File
 	guardHandle guardHandle
+	released    bool          // ReleaseGuard has run: the master exits of its own accord
 	guardReady  *os.File      // where the guard says it is ready to be stopped
 	parked      chan struct{} // closed once the guard is stopped, or will not be
 }
