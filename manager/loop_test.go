@@ -130,6 +130,24 @@ func TestNewMasterTellsSupervisorAgainAfterTheHandOver(t *testing.T) {
 	}
 }
 
+// A new master that feeds systemd's watchdog pings as it becomes the main
+// pid: the pings it sent before were dropped under NotifyAccess=main.
+func TestNewMasterPingsTheWatchdogAsItTakesOver(t *testing.T) {
+	parentExited := make(chan struct{})
+	h := newHarnessOpts(t, newFakeSpawner(), signalmap.Unicorn, func(o *Options) {
+		o.Upgrade = &UpgradeOptions{Handover: &fakeHandover{}, Parent: 99, ParentExited: parentExited}
+		o.SupervisorWatchdog = 2 * time.Second
+	}, PoolConfig{Workers: 1})
+	h.expectStart()
+	if s := h.supState(); s != "WATCHDOG=1" {
+		t.Fatalf("first state %q, want the start's WATCHDOG=1", s)
+	}
+	close(parentExited)
+	if s := h.supState(); s != "MAINPID=1\nWATCHDOG=1" {
+		t.Fatalf("first state after the hand-over %q, want MAINPID=1 with WATCHDOG=1", s)
+	}
+}
+
 // procRead is one hanging /proc read of the fake RSS reader: it returns
 // once the test closes gate.
 type procRead struct {

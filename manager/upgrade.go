@@ -140,7 +140,15 @@ func (m *Manager) takeOverSupervisor() {
 	if m.opts.Supervisor == nil {
 		return
 	}
-	m.opts.Supervisor("MAINPID=" + strconv.Itoa(m.opts.MasterPID))
+	state := "MAINPID=" + strconv.Itoa(m.opts.MasterPID)
+	if m.opts.SupervisorWatchdog > 0 {
+		// Under NotifyAccess=main the pings this master sent before were
+		// dropped too, and its next may be half a period away: upgrades
+		// in a row would leave systemd without one for longer than its
+		// period.
+		state += "\nWATCHDOG=1"
+	}
+	m.opts.Supervisor(state)
 	if m.phase != running {
 		return
 	}
