@@ -854,14 +854,16 @@ func systemdUnit(t *testing.T, path string) map[string][]string {
 // The systemd units: what they rely on is checked by running the
 // service's ExecStart as systemd would, with an adopted socket and a
 // notify socket: READY=1 once workers serve, RELOADING=1 … READY=1 around
-// ExecReload's HUP, STOPPING=1 and exit 0 on KillSignal.
+// a reload, STOPPING=1 and exit 0 on KillSignal. (systemd_linux_test.go
+// runs the units under a real systemd.)
 func TestExampleSystemd(t *testing.T) {
 	t.Parallel()
 	svc := systemdUnit(t, "examples/systemd/pmux-app.service")
 	sock := systemdUnit(t, "examples/systemd/pmux-app.socket")
 	for key, want := range map[string]string{
 		"Type": "notify", "NotifyAccess": "all", "KillSignal": "SIGQUIT", "KillMode": "mixed",
-		"ExecReload": "/bin/kill -HUP $MAINPID",
+		"ExecReload": "/usr/local/bin/pmux reload --wait --pid $MAINPID",
+		"ExecStop":   `/bin/sh -c 'test -z "$$MAINPID" || exec /usr/local/bin/pmux stop --pid "$$MAINPID"'`,
 	} {
 		if got := svc[key]; len(got) != 1 || got[0] != want {
 			t.Errorf("pmux-app.service %s=%v, want %s", key, got, want)
@@ -911,7 +913,7 @@ func TestExampleSystemd(t *testing.T) {
 	c := pmuxtest.NewClient("tcp", addr)
 	sd.Await(0, "READY=1")
 	gen1 := hellosFrom(t, m, c, "go", 2, 1)
-	reload(t, m, 2, 2, gen1) // ExecReload's HUP
+	reload(t, m, 2, 2, gen1)
 	sd.Await(0, "RELOADING=1")
 	sd.Await(0, "READY=1")
 	hellosFrom(t, m, c, "go", 2, 2)

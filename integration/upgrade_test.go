@@ -272,7 +272,8 @@ func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
 	for _, st := range sd.Seen() {
 		states = append(states, strings.SplitN(st.State, "\n", 2)[0])
 	}
-	want := []string{"READY=1", "READY=1", "MAINPID=" + strconv.Itoa(child)}
+	want := []string{"READY=1", fmt.Sprintf("STATUS=upgrading: new master %d started; web: 1 workers, generation 1", child),
+		"READY=1", "MAINPID=" + strconv.Itoa(child)}
 	if strings.Join(states, ",") != strings.Join(want, ",") {
 		t.Errorf("notify states %q, want %q (never STOPPING=1 during the hand-over)", states, want)
 	}
