@@ -11,7 +11,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/pmux/pmux/internal/pmuxtest"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/signalmap"
 	"github.com/pmux/pmux/status"
@@ -688,15 +688,7 @@ func TestCheckReady(t *testing.T) {
 // normal case: directory 0700, socket 0600) or, should the permissions be
 // loosened, SO_PEERCRED does.
 func TestOtherUserIsRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run a client as nobody")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no user nobody:", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
+	uid, gid := pmuxtest.Nobody(t, "to run a client as nobody")
 	// The test binary lives in a private build directory: nobody needs a
 	// copy it can run.
 	self, err := os.Executable()

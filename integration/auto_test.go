@@ -169,7 +169,7 @@ func TestAutoIsTheDefaultWithSockets(t *testing.T) {
 		"[[pool]]\nname = \"jobs\"\ncommand = [\"sleep\", \"1\"]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, stderr, code := runPmuxIn(t, dir, "check", "-c", "pmux.toml")
+	out, stderr, code := pmuxtest.RunPmuxIn(t, dir, "check", "-c", "pmux.toml")
 	if code != 0 {
 		t.Fatalf("check exit %d: %s", code, stderr)
 	}
@@ -215,7 +215,7 @@ func TestTimeoutKillsTheStuckWorkerOnly(t *testing.T) {
 		t.Fatalf("%d worker_timeout events, %d requests served; log:\n%s", n, served, m.Dump())
 	}
 
-	stuck := inflightSleep(t, m, 100000)
+	stuck := pmuxtest.InflightSleep(t, m, 100000)
 	began := time.Now()
 	e := m.WaitEvents("worker_timeout", 1, 10*time.Second, nil)[0]
 	t.Logf("stuck worker killed %v after its request began (busy_ms %v, timeout %v)", time.Since(began).Round(time.Millisecond), e["busy_ms"], timeout)
@@ -244,7 +244,7 @@ func TestTimeoutWithoutSocketsIsAConfigError(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "pmux.toml"), []byte("[[pool]]\nname = \"jobs\"\ncommand = [\"sleep\", \"1\"]\ntimeout = \"30s\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, stderr, code := runPmuxIn(t, dir, "check", "-c", "pmux.toml")
+	_, stderr, code := pmuxtest.RunPmuxIn(t, dir, "check", "-c", "pmux.toml")
 	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "timeout") || !strings.Contains(stderr, "bind") {
 		t.Errorf("exit %d, stderr %q; want 2 and one line naming timeout and bind", code, stderr)
 	}
@@ -254,7 +254,7 @@ func TestTimeoutWithoutSocketsIsAConfigError(t *testing.T) {
 // an idle single-threaded worker waits; one in a request is busy, counted
 // by pmux_workers_busy, and the table shows it.
 func TestStatusShowsWaitingAndBusyWorkers(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, append([]string{"run", "-w", "2", "-b", "127.0.0.1:0",
 		"--metrics", "127.0.0.1:0", "--worker-output", "inherit", "--env", "WAIT=poll", "--"}, pyWorker(t)...)...)
 	m.ReadyWorkers(2)
@@ -267,11 +267,11 @@ func TestStatusShowsWaitingAndBusyWorkers(t *testing.T) {
 		return n
 	}
 	waitStatus(t, m.Pid(), "two waiting workers", func(st status.Status) bool { return activities(st)["waiting"] == 2 })
-	if got := metricValue(scrapeMetrics(t, metrics), "pmux_workers_busy", "pool=web"); got != 0 {
+	if got := pmuxtest.MetricValue(pmuxtest.ScrapeMetrics(t, metrics), "pmux_workers_busy", "pool=web"); got != 0 {
 		t.Errorf("pmux_workers_busy = %v with both idle, want 0", got)
 	}
 
-	inflightSleep(t, m, 5000)
+	pmuxtest.InflightSleep(t, m, 5000)
 	st := waitStatus(t, m.Pid(), "one busy worker", func(st status.Status) bool {
 		a := activities(st)
 		return a["busy"] == 1 && a["waiting"] == 1
@@ -281,17 +281,17 @@ func TestStatusShowsWaitingAndBusyWorkers(t *testing.T) {
 			t.Errorf("worker %d state %s, want ready (it is only busy)", w.Pid, w.State)
 		}
 	}
-	if got := metricValue(scrapeMetrics(t, metrics), "pmux_workers_busy", "pool=web"); got != 1 {
+	if got := pmuxtest.MetricValue(pmuxtest.ScrapeMetrics(t, metrics), "pmux_workers_busy", "pool=web"); got != 1 {
 		t.Errorf("pmux_workers_busy = %v with one in a request, want 1", got)
 	}
-	table := pmuxCtl(t, []string{env}, "status", pidArg(m.Pid()))
-	table.expect(t, "status", 0, "")
-	if !strings.Contains(table.stdout, " busy ") || !strings.Contains(table.stdout, " waiting ") || !strings.Contains(table.stdout, " FOR ") {
-		t.Errorf("status table shows no busy and waiting worker:\n%s", table.stdout)
+	table := pmuxtest.Ctl(t, []string{env}, "status", pmuxtest.PidArg(m.Pid()))
+	table.Expect(t, "status", 0, "")
+	if !strings.Contains(table.Stdout, " busy ") || !strings.Contains(table.Stdout, " waiting ") || !strings.Contains(table.Stdout, " FOR ") {
+		t.Errorf("status table shows no busy and waiting worker:\n%s", table.Stdout)
 	}
-	js := pmuxCtl(t, []string{env}, "status", "--json", pidArg(m.Pid()))
-	js.expect(t, "status --json", 0, "")
-	if !strings.Contains(js.stdout, `"activity":"busy"`) && !strings.Contains(js.stdout, `"activity": "busy"`) {
-		t.Errorf("status --json has no busy worker:\n%s", js.stdout)
+	js := pmuxtest.Ctl(t, []string{env}, "status", "--json", pmuxtest.PidArg(m.Pid()))
+	js.Expect(t, "status --json", 0, "")
+	if !strings.Contains(js.Stdout, `"activity":"busy"`) && !strings.Contains(js.Stdout, `"activity": "busy"`) {
+		t.Errorf("status --json has no busy worker:\n%s", js.Stdout)
 	}
 }

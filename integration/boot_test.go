@@ -59,7 +59,7 @@ func TestFirstBootThatFailsStopsTheStart(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		sock, pidPath := filepath.Join(dir, "web.sock"), filepath.Join(dir, "pmux.pid")
-		out, code := runPmux(t, append([]string{"run", "-D", "-w", "2", "-b", "unix:" + sock, "-p", pidPath, "--"}, cannotBoot...)...)
+		out, code := pmuxtest.RunPmux(t, append([]string{"run", "-D", "-w", "2", "-b", "unix:" + sock, "-p", pidPath, "--"}, cannotBoot...)...)
 		if code != 1 {
 			t.Fatalf("launcher exit %d, output %q; want 1", code, out)
 		}

@@ -63,7 +63,7 @@ func compatFrom(t *testing.T, m *pmuxtest.Master, c *http.Client, gen int) map[s
 // through that convention alone (the worker never reads LISTEN_FDS), on
 // TCP and unix sockets, across a reload.
 func TestCompatConventions(t *testing.T) {
-	bin := goBuild(t, "./testdata/compat_worker")
+	bin := pmuxtest.GoBuild(t, "./testdata/compat_worker")
 	for _, conv := range []string{"einhorn", "server-starter"} {
 		t.Run(conv, func(t *testing.T) {
 			t.Parallel()
@@ -136,7 +136,7 @@ func TestCompatUnknownNameIsRejected(t *testing.T) {
 				k, v, _ := strings.Cut(kv, "=")
 				t.Setenv(k, v)
 			}
-			out, code := runPmux(t, tc.args...)
+			out, code := pmuxtest.RunPmux(t, tc.args...)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if code != 2 || len(lines) != 1 || !strings.Contains(out, "inetd") || !strings.Contains(out, "server-starter") {
 				t.Errorf("exit %d, output %q; want exit 2 and one line naming inetd and the valid names", code, out)

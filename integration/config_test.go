@@ -14,21 +14,10 @@ import (
 	"github.com/pmux/pmux/internal/pmuxtest"
 )
 
-func writeConfig(t *testing.T, path, text string) {
-	t.Helper()
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestCheckCommand(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.toml")
-	writeConfig(t, good, fmt.Sprintf(`
+	pmuxtest.WriteFile(t, good, fmt.Sprintf(`
 signals = "gunicorn"
 graceful_timeout = "10s"
 
@@ -63,7 +52,7 @@ command = ["sleep", "100"]
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".toml")
-			writeConfig(t, path, tc.text)
+			pmuxtest.WriteFile(t, path, tc.text)
 			cmd := exec.Command(pmuxtest.Pmux(), "check", "-c", path)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
@@ -82,7 +71,7 @@ command = ["sleep", "100"]
 func TestRunFromConfigFileAndFlagPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "pmux.toml")
-	writeConfig(t, path, fmt.Sprintf(`
+	pmuxtest.WriteFile(t, path, fmt.Sprintf(`
 [[pool]]
 name = "web"
 command = [%q]
@@ -117,13 +106,13 @@ func TestReloadReconcilesConfig(t *testing.T) {
 		return fmt.Sprintf("[[pool]]\nname = %q\ncommand = [%q]\nworkers = %d\nbind = [%s]\nready = \"notify\"\n\n",
 			name, pmuxtest.Worker(), workers, strings.Join(quoted, ", "))
 	}
-	writeConfig(t, path, "worker_output = \"inherit\"\n"+pool("web", 2, "unix:"+sockA)+pool("jobs", 1))
+	pmuxtest.WriteFile(t, path, "worker_output = \"inherit\"\n"+pool("web", 2, "unix:"+sockA)+pool("jobs", 1))
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path)
 	m.ReadyWorkers(3)
 	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", sockA))
 
 	// Broken: nothing changes.
-	writeConfig(t, path, "worker_output = \"inherit\"\n[[pool]]\nname = \"web\"\nworkers = \"many\"\n")
+	pmuxtest.WriteFile(t, path, "worker_output = \"inherit\"\n[[pool]]\nname = \"web\"\nworkers = \"many\"\n")
 	m.Signal(syscall.SIGHUP)
 	failed := m.WaitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
 	if !strings.Contains(fmt.Sprint(failed["error"]), "workers") {
@@ -135,7 +124,7 @@ func TestReloadReconcilesConfig(t *testing.T) {
 	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", sockA))
 
 	// web: 3 workers on b.sock instead of a.sock; jobs removed; extra added.
-	writeConfig(t, path, "worker_output = \"inherit\"\n"+pool("web", 3, "unix:"+sockB)+pool("extra", 1))
+	pmuxtest.WriteFile(t, path, "worker_output = \"inherit\"\n"+pool("web", 3, "unix:"+sockB)+pool("extra", 1))
 	m.Signal(syscall.SIGHUP)
 	m.WaitEvents("pool_removed", 1, 10*time.Second, func(e map[string]any) bool { return e["pool"] == "jobs" })
 	m.WaitEvents("pool_added", 1, 10*time.Second, func(e map[string]any) bool { return e["pool"] == "extra" })

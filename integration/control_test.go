@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -22,81 +20,10 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/pmux/pmux/control"
 	"github.com/pmux/pmux/internal/pmuxtest"
 	"github.com/pmux/pmux/status"
 )
-
-// ctlRuntimeDir gives one test's masters and clients, in-process ones
-// included, a private XDG_RUNTIME_DIR, short enough for a socket path. It
-// returns the directory and the variable to pass to a child.
-func ctlRuntimeDir(t *testing.T) (string, string) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "pmuxrt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	t.Setenv("XDG_RUNTIME_DIR", dir)
-	return dir, "XDG_RUNTIME_DIR=" + dir
-}
-
-type ctlResult struct {
-	stdout, stderr string
-	code           int
-}
-
-// pmuxCtl runs a pmux client command to completion.
-func pmuxCtl(t *testing.T, env []string, args ...string) ctlResult {
-	t.Helper()
-	return pmuxCtlAt(t, pmuxtest.Pmux(), nil, env, args...)
-}
-
-func pmuxCtlAt(t *testing.T, bin string, cred *syscall.Credential, env []string, args ...string) ctlResult {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	// The race runtime would sleep a second at each client's exit.
-	cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("pmux %v did not finish: %s", args, stderr.String())
-	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		t.Fatalf("pmux %v: %v", args, err)
-	}
-	return ctlResult{stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()}
-}
-
-// expect checks a client's exit code and that its stderr is empty on
-// success, else one line holding want.
-func (r ctlResult) expect(t *testing.T, what string, code int, want string) {
-	t.Helper()
-	if r.code != code {
-		t.Errorf("%s: exit %d, want %d; stdout %q stderr %q", what, r.code, code, r.stdout, r.stderr)
-		return
-	}
-	if code == 0 {
-		if r.stderr != "" {
-			t.Errorf("%s: stderr %q", what, r.stderr)
-		}
-		return
-	}
-	if strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "pmux: ") || !strings.Contains(r.stderr, want) {
-		t.Errorf("%s: stderr %q, want one line saying %q", what, r.stderr, want)
-	}
-}
-
-func pidArg(pid int) string { return "--pid=" + strconv.Itoa(pid) }
 
 // ctlStatus asks the master for its status through the control package.
 func ctlStatus(t *testing.T, pid int) (status.Status, error) {
@@ -145,7 +72,7 @@ func settled(st status.Status) bool {
 }
 
 func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
-	rt, env := ctlRuntimeDir(t)
+	rt, env := pmuxtest.RuntimeDir(t)
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "1", "-b", "127.0.0.1:0", "--", pmuxtest.Worker())
 	path := m.WaitEvents("control_listening", 1, 10*time.Second, nil)[0]["path"].(string)
 	if want := filepath.Join(rt, "pmux", strconv.Itoa(m.Pid())+".sock"); path != want {
@@ -185,7 +112,7 @@ func TestControlSocketServesAndIsRemovedAtExit(t *testing.T) {
 	if err != nil || json.Unmarshal(line, &resp) != nil || !resp.OK || resp.Status.MasterPID != m.Pid() {
 		t.Errorf("status after garbage: %q %v", line, err)
 	}
-	pmuxCtl(t, []string{env}, "status", pidArg(m.Pid())).expect(t, "status beside a stalled client", 0, "")
+	pmuxtest.Ctl(t, []string{env}, "status", pmuxtest.PidArg(m.Pid())).Expect(t, "status beside a stalled client", 0, "")
 
 	m.MustStop(syscall.SIGQUIT, 30*time.Second)
 	if _, err := os.Lstat(path); !os.IsNotExist(err) {
@@ -230,27 +157,27 @@ func maskStatus(out string) string {
 }
 
 func TestStatusCommand(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "3", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
 	m.ReadyWorkers(3)
 	waitStatus(t, m.Pid(), "3 ready workers", settled)
 
-	table := pmuxCtl(t, []string{env}, "status", "--pidfile", pidfile)
-	table.expect(t, "status", 0, "")
-	pmuxtest.Golden(t, "status.golden", maskStatus(table.stdout))
-	for _, line := range strings.Split(table.stdout, "\n") {
+	table := pmuxtest.Ctl(t, []string{env}, "status", "--pidfile", pidfile)
+	table.Expect(t, "status", 0, "")
+	pmuxtest.Golden(t, "status.golden", maskStatus(table.Stdout))
+	for _, line := range strings.Split(table.Stdout, "\n") {
 		if n := len([]rune(line)); n > 80 {
 			t.Errorf("status line of %d columns: %q", n, line)
 		}
 	}
 
 	// --json is the manager's Status, with documented field names.
-	js := pmuxCtl(t, []string{env}, "status", "--json", pidArg(m.Pid()))
-	js.expect(t, "status --json", 0, "")
+	js := pmuxtest.Ctl(t, []string{env}, "status", "--json", pmuxtest.PidArg(m.Pid()))
+	js.Expect(t, "status --json", 0, "")
 	var st status.Status
-	if err := json.Unmarshal([]byte(js.stdout), &st); err != nil {
-		t.Fatalf("status --json: %v\n%s", err, js.stdout)
+	if err := json.Unmarshal([]byte(js.Stdout), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, js.Stdout)
 	}
 	spawned := map[int]bool{}
 	for _, pid := range m.WorkerPids() {
@@ -265,7 +192,7 @@ func TestStatusCommand(t *testing.T) {
 		}
 	}
 	var raw map[string]any
-	json.Unmarshal([]byte(js.stdout), &raw)
+	json.Unmarshal([]byte(js.Stdout), &raw)
 	worker := raw["pools"].([]any)[0].(map[string]any)["workers"].([]any)[0].(map[string]any)
 	for _, k := range []string{"slot", "pid", "generation", "state", "started", "age_seconds", "restarts", "rss_bytes"} {
 		if _, ok := worker[k]; !ok {
@@ -279,53 +206,11 @@ func TestStatusCommand(t *testing.T) {
 		}
 	}
 
-	check := pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid()))
-	check.expect(t, "status --check", 0, "")
-	if check.stdout != fmt.Sprintf("pmux %d: ready\n", m.Pid()) {
-		t.Errorf("status --check printed %q", check.stdout)
+	check := pmuxtest.Ctl(t, []string{env}, "status", "--check", pmuxtest.PidArg(m.Pid()))
+	check.Expect(t, "status --check", 0, "")
+	if check.Stdout != fmt.Sprintf("pmux %d: ready\n", m.Pid()) {
+		t.Errorf("status --check printed %q", check.Stdout)
 	}
-}
-
-// scrapeMetrics fetches and parses the master's /metrics.
-func scrapeMetrics(t *testing.T, addr string) map[string]*dto.MetricFamily {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET /metrics: %s", resp.Status)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parse /metrics: %v", err)
-	}
-	return fams
-}
-
-// metricValue returns the sample of name with exactly labels ("k=v,…"), or
-// -1 when there is none.
-func metricValue(fams map[string]*dto.MetricFamily, name, labels string) float64 {
-	for _, m := range fams[name].GetMetric() {
-		var got []string
-		for _, l := range m.GetLabel() {
-			got = append(got, l.GetName()+"="+l.GetValue())
-		}
-		if strings.Join(got, ",") != labels {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	return -1
 }
 
 func httpGet(t *testing.T, url string) (int, string) {
@@ -344,7 +229,7 @@ func httpGet(t *testing.T, url string) (int, string) {
 // `status --check` say not ready with the reason, then ready; the metrics
 // follow.
 func TestMetricsReadinessAndScrape(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	gate := filepath.Join(t.TempDir(), "gate")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--ready", "notify",
 		"--metrics", "127.0.0.1:0", "--worker-output", "inherit", "--",
@@ -361,9 +246,9 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 	if code, body := httpGet(t, "http://"+addr+"/readyz"); code != 503 || !strings.Contains(body, "pool web has 0 of 2 workers of generation 1 ready") {
 		t.Errorf("/readyz while booting: %d %q", code, body)
 	}
-	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid())).expect(t, "status --check while booting", 1, "not ready: pool web has 0 of 2")
-	fams := scrapeMetrics(t, addr)
-	if got := metricValue(fams, "pmux_workers", "pool=web,state=starting"); got != 2 {
+	pmuxtest.Ctl(t, []string{env}, "status", "--check", pmuxtest.PidArg(m.Pid())).Expect(t, "status --check while booting", 1, "not ready: pool web has 0 of 2")
+	fams := pmuxtest.ScrapeMetrics(t, addr)
+	if got := pmuxtest.MetricValue(fams, "pmux_workers", "pool=web,state=starting"); got != 2 {
 		t.Errorf("pmux_workers{starting} = %v while booting", got)
 	}
 
@@ -382,13 +267,13 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid())).expect(t, "status --check once ready", 0, "")
+	pmuxtest.Ctl(t, []string{env}, "status", "--check", pmuxtest.PidArg(m.Pid())).Expect(t, "status --check once ready", 0, "")
 
 	// A reload: a new generation, the old one stopped.
 	m.Signal(syscall.SIGHUP)
 	m.ReadyWorkers(4)
 	st := waitStatus(t, m.Pid(), "the reload to settle", func(st status.Status) bool { return settled(st) && st.Pools[0].Generation == 2 })
-	fams = scrapeMetrics(t, addr)
+	fams = pmuxtest.ScrapeMetrics(t, addr)
 	for _, tc := range []struct {
 		name, labels string
 		want         float64
@@ -404,16 +289,16 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 		{"pmux_reloads_total", "kind=reload,pool=web", 1},
 		{"pmux_upgrades_total", "", 0},
 	} {
-		if got := metricValue(fams, tc.name, tc.labels); got != tc.want {
+		if got := pmuxtest.MetricValue(fams, tc.name, tc.labels); got != tc.want {
 			t.Errorf("%s{%s} = %v, want %v", tc.name, tc.labels, got, tc.want)
 		}
 	}
 	for _, name := range []string{"process_resident_memory_bytes", "process_open_fds", "go_goroutines"} {
-		if metricValue(fams, name, "") <= 0 {
+		if pmuxtest.MetricValue(fams, name, "") <= 0 {
 			t.Errorf("%s missing or zero", name)
 		}
 	}
-	if got := metricValue(fams, "process_resident_memory_bytes", ""); got <= 0 {
+	if got := pmuxtest.MetricValue(fams, "process_resident_memory_bytes", ""); got <= 0 {
 		t.Errorf("the master's resident memory: %v", got)
 	}
 
@@ -424,7 +309,7 @@ func TestMetricsReadinessAndScrape(t *testing.T) {
 }
 
 func TestScaleCommand(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	m.ReadyWorkers(2)
 	count := func(n int) func(status.Status) bool {
@@ -435,31 +320,31 @@ func TestScaleCommand(t *testing.T) {
 		out  string
 		n    int
 	}{
-		{[]string{"scale", pidArg(m.Pid()), "web=4"}, "pool web: 2 → 4 workers", 4},
+		{[]string{"scale", pmuxtest.PidArg(m.Pid()), "web=4"}, "pool web: 2 → 4 workers", 4},
 		// Flags after the argument work too.
-		{[]string{"scale", "web=-1", pidArg(m.Pid())}, "pool web: 4 → 3 workers", 3},
-		{[]string{"scale", pidArg(m.Pid()), "web=+2"}, "pool web: 3 → 5 workers", 5},
-		{[]string{"scale", pidArg(m.Pid()), "web=0"}, "pool web: 5 → 0 workers", 0},
+		{[]string{"scale", "web=-1", pmuxtest.PidArg(m.Pid())}, "pool web: 4 → 3 workers", 3},
+		{[]string{"scale", pmuxtest.PidArg(m.Pid()), "web=+2"}, "pool web: 3 → 5 workers", 5},
+		{[]string{"scale", pmuxtest.PidArg(m.Pid()), "web=0"}, "pool web: 5 → 0 workers", 0},
 	} {
-		r := pmuxCtl(t, []string{env}, tc.args...)
-		r.expect(t, strings.Join(tc.args, " "), 0, "")
-		if !strings.Contains(r.stdout, tc.out) {
-			t.Errorf("%v printed %q, want %q", tc.args, r.stdout, tc.out)
+		r := pmuxtest.Ctl(t, []string{env}, tc.args...)
+		r.Expect(t, strings.Join(tc.args, " "), 0, "")
+		if !strings.Contains(r.Stdout, tc.out) {
+			t.Errorf("%v printed %q, want %q", tc.args, r.Stdout, tc.out)
 		}
 		waitStatus(t, m.Pid(), fmt.Sprintf("%d workers", tc.n), count(tc.n))
 	}
 	// The unicorn profile's floor is 0.
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=-1").expect(t, "scale below the floor", 1, "below the signal profile's minimum (0): it keeps 0 workers")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "api=2").expect(t, "scale an unknown pool", 1, "scale api: no such pool (this master runs: web)")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=lots").expect(t, "scale to nonsense", 2, `scale "web=lots": want POOL=N`)
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=5000").expect(t, "scale too far", 2, "out of range")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid())).expect(t, "scale nothing", 2, "which pool?")
-	pmuxCtl(t, []string{env}, "scale", pidArg(m.Pid()), "web=1").expect(t, "scale back up", 0, "")
+	pmuxtest.Ctl(t, []string{env}, "scale", pmuxtest.PidArg(m.Pid()), "web=-1").Expect(t, "scale below the floor", 1, "below the signal profile's minimum (0): it keeps 0 workers")
+	pmuxtest.Ctl(t, []string{env}, "scale", pmuxtest.PidArg(m.Pid()), "api=2").Expect(t, "scale an unknown pool", 1, "scale api: no such pool (this master runs: web)")
+	pmuxtest.Ctl(t, []string{env}, "scale", pmuxtest.PidArg(m.Pid()), "web=lots").Expect(t, "scale to nonsense", 2, `scale "web=lots": want POOL=N`)
+	pmuxtest.Ctl(t, []string{env}, "scale", pmuxtest.PidArg(m.Pid()), "web=5000").Expect(t, "scale too far", 2, "out of range")
+	pmuxtest.Ctl(t, []string{env}, "scale", pmuxtest.PidArg(m.Pid())).Expect(t, "scale nothing", 2, "which pool?")
+	pmuxtest.Ctl(t, []string{env}, "scale", pmuxtest.PidArg(m.Pid()), "web=1").Expect(t, "scale back up", 0, "")
 	waitStatus(t, m.Pid(), "1 worker", count(1))
 }
 
 func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	m.ReadyWorkers(2)
 	for i, tc := range []struct {
@@ -471,10 +356,10 @@ func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
 		{"rolling-restart", "rolling restart requested", "generation_started", func(e map[string]any) bool { return e["rolling"] == true }},
 		{"reopen-logs", "log reopening requested", "logs_reopened", nil},
 	} {
-		r := pmuxCtl(t, []string{env}, tc.cmd, pidArg(m.Pid()))
-		r.expect(t, tc.cmd, 0, "")
-		if r.stdout != fmt.Sprintf("pmux %d: %s\n", m.Pid(), tc.out) {
-			t.Errorf("%s printed %q", tc.cmd, r.stdout)
+		r := pmuxtest.Ctl(t, []string{env}, tc.cmd, pmuxtest.PidArg(m.Pid()))
+		r.Expect(t, tc.cmd, 0, "")
+		if r.Stdout != fmt.Sprintf("pmux %d: %s\n", m.Pid(), tc.out) {
+			t.Errorf("%s printed %q", tc.cmd, r.Stdout)
 		}
 		m.WaitEvents(tc.effect, 1, 20*time.Second, tc.match)
 		m.WaitEvents("control_action", i+1, 5*time.Second, nil)
@@ -491,7 +376,7 @@ func TestControlReloadRollingRestartReopenLogs(t *testing.T) {
 // worker here takes 600 ms to count as ready), and a broken config is
 // reported with exit 1 while the workers keep serving.
 func TestReloadWait(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	path := filepath.Join(t.TempDir(), "pmux.toml")
 	good := fmt.Sprintf("[[pool]]\nname = \"web\"\ncommand = [%q]\nworkers = 2\nready = \"delay=600ms\"\nbind = [\"tcp://127.0.0.1:0\"]\n", pmuxtest.Worker())
 	if err := os.WriteFile(path, []byte(good), 0o644); err != nil {
@@ -501,11 +386,11 @@ func TestReloadWait(t *testing.T) {
 	m.ReadyWorkers(2)
 	for gen := 2; gen <= 3; gen++ {
 		start := time.Now()
-		r := pmuxCtl(t, []string{env}, "reload", "--wait", pidArg(m.Pid()))
+		r := pmuxtest.Ctl(t, []string{env}, "reload", "--wait", pmuxtest.PidArg(m.Pid()))
 		took := time.Since(start)
-		r.expect(t, "reload --wait", 0, "")
-		if want := fmt.Sprintf("pmux %d: reloaded: web generation %d serves\n", m.Pid(), gen); r.stdout != want {
-			t.Errorf("reload --wait printed %q, want %q", r.stdout, want)
+		r.Expect(t, "reload --wait", 0, "")
+		if want := fmt.Sprintf("pmux %d: reloaded: web generation %d serves\n", m.Pid(), gen); r.Stdout != want {
+			t.Errorf("reload --wait printed %q, want %q", r.Stdout, want)
 		}
 		st, err := ctlStatus(t, m.Pid())
 		if err != nil {
@@ -519,26 +404,26 @@ func TestReloadWait(t *testing.T) {
 	if err := os.WriteFile(path, []byte("[[pool]]\nname = \"web\"\nworkers = -3\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := pmuxCtl(t, []string{env}, "reload", "--wait", pidArg(m.Pid()))
-	r.expect(t, "reload --wait of a broken config", 1, "nothing changed, the workers keep serving")
-	if !strings.Contains(r.stderr, path) {
-		t.Errorf("reload --wait of a broken config said %q, want the file named", r.stderr)
+	r := pmuxtest.Ctl(t, []string{env}, "reload", "--wait", pmuxtest.PidArg(m.Pid()))
+	r.Expect(t, "reload --wait of a broken config", 1, "nothing changed, the workers keep serving")
+	if !strings.Contains(r.Stderr, path) {
+		t.Errorf("reload --wait of a broken config said %q, want the file named", r.Stderr)
 	}
 	if st, err := ctlStatus(t, m.Pid()); err != nil || !settled(st) || st.Pools[0].Generation != 3 {
 		t.Errorf("after the broken config: %+v, %v; want generation 3 serving", st, err)
 	}
-	pmuxCtl(t, []string{env}, "reload", "--wait", "--timeout", "0s", pidArg(m.Pid())).expect(t, "reload --wait --timeout 0s", 2, "positive duration")
+	pmuxtest.Ctl(t, []string{env}, "reload", "--wait", "--timeout", "0s", pmuxtest.PidArg(m.Pid())).Expect(t, "reload --wait --timeout 0s", 2, "positive duration")
 }
 
 func TestStopCommand(t *testing.T) {
-	rt, env := ctlRuntimeDir(t)
+	rt, env := pmuxtest.RuntimeDir(t)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "2", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
 	workers := m.ReadyWorkers(2)
-	r := pmuxCtl(t, []string{env}, "stop", "--pidfile", pidfile)
-	r.expect(t, "stop", 0, "")
-	if r.stdout != fmt.Sprintf("pmux %d: stopped\n", m.Pid()) {
-		t.Errorf("stop printed %q", r.stdout)
+	r := pmuxtest.Ctl(t, []string{env}, "stop", "--pidfile", pidfile)
+	r.Expect(t, "stop", 0, "")
+	if r.Stdout != fmt.Sprintf("pmux %d: stopped\n", m.Pid()) {
+		t.Errorf("stop printed %q", r.Stdout)
 	}
 	if pmuxtest.Alive(m.Pid()) {
 		t.Error("pmux stop returned while the master still ran")
@@ -555,26 +440,26 @@ func TestStopCommand(t *testing.T) {
 			t.Errorf("%s left behind: %v", p, err)
 		}
 	}
-	pmuxCtl(t, []string{env}, "stop", "--pidfile", pidfile).expect(t, "stop again", 1, "no such file")
+	pmuxtest.Ctl(t, []string{env}, "stop", "--pidfile", pidfile).Expect(t, "stop again", 1, "no such file")
 }
 
 // A graceful stop waits for workers that take their time; --timeout bounds
 // the wait, and a quick stop then hurries them.
 func TestStopTimeoutThenQuick(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env, "WORKER_IGNORE_TERM=1"}},
 		"run", "-w", "1", "-b", "127.0.0.1:0", "--graceful-timeout", "60s", "--worker-output", "inherit", "--ready", "notify", "--", pmuxtest.Worker())
 	// Ready on notify: by then the worker ignores TERM.
 	m.ReadyWorkers(1)
-	pmuxCtl(t, []string{env}, "stop", "--timeout", "300ms", pidArg(m.Pid())).expect(t, "stop that times out", 1, "still running after 300ms")
-	r := pmuxCtl(t, []string{env}, "stop", "--quick", pidArg(m.Pid()))
-	r.expect(t, "stop --quick", 0, "")
+	pmuxtest.Ctl(t, []string{env}, "stop", "--timeout", "300ms", pmuxtest.PidArg(m.Pid())).Expect(t, "stop that times out", 1, "still running after 300ms")
+	r := pmuxtest.Ctl(t, []string{env}, "stop", "--quick", pmuxtest.PidArg(m.Pid()))
+	r.Expect(t, "stop --quick", 0, "")
 	m.MustExit(0, 5*time.Second)
 	m.WaitEvents("control_action", 1, time.Second, func(e map[string]any) bool { return e["action"] == "quick_stop" })
 }
 
 func TestControlClientErrors(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	dir := t.TempDir()
 	garbage := filepath.Join(dir, "garbage.pid")
 	os.WriteFile(garbage, []byte("not a pid\n"), 0o644)
@@ -608,10 +493,10 @@ func TestControlClientErrors(t *testing.T) {
 		{[]string{"status", "--pidfile", garbage}, 1, "malformed content"},
 		{[]string{"status", "--pidfile", stale}, 1, "is not a running pmux: the master is gone (remove the stale pidfile)"},
 		{[]string{"stop", "--pidfile", notPmux}, 1, "is not a running pmux"},
-		{[]string{"status", pidArg(dead.Process.Pid)}, 1, "no such process: the master is not running"},
-		{[]string{"reload", pidArg(other.Process.Pid)}, 1, "no control socket at"},
+		{[]string{"status", pmuxtest.PidArg(dead.Process.Pid)}, 1, "no such process: the master is not running"},
+		{[]string{"reload", pmuxtest.PidArg(other.Process.Pid)}, 1, "no control socket at"},
 	} {
-		pmuxCtl(t, []string{env}, tc.args...).expect(t, strings.Join(tc.args, " "), tc.code, tc.want)
+		pmuxtest.Ctl(t, []string{env}, tc.args...).Expect(t, strings.Join(tc.args, " "), tc.code, tc.want)
 	}
 }
 
@@ -620,39 +505,31 @@ func TestControlClientErrors(t *testing.T) {
 // system. (control's unit tests show the socket itself refusing a peer of
 // another uid through SO_PEERCRED.)
 func TestControlRefusesAnotherUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root, to run a client as nobody")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no user nobody:", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	_, env := ctlRuntimeDir(t)
+	uid, gid := pmuxtest.Nobody(t, "to run a client as nobody")
+	_, env := pmuxtest.RuntimeDir(t)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
 	m.ReadyWorkers(1)
 	// pmuxtest.Pmux()'s directory is private: nobody runs a copy.
 	bin := filepath.Join(pmuxtest.PublicTempDir(t), "pmux")
-	copyFile(t, pmuxtest.Pmux(), bin)
+	pmuxtest.CopyFile(t, pmuxtest.Pmux(), bin)
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	pmuxCtlAt(t, bin, cred, []string{env}, "status", pidArg(m.Pid())).
-		expect(t, "status as nobody", 1, fmt.Sprintf("pmux %d: runs as uid 0 and you are uid %d: only its own user may control it (run this as user root)", m.Pid(), uid))
-	pmuxCtlAt(t, bin, cred, []string{env}, "stop", "--pidfile", pidfile).expect(t, "stop as nobody", 1, "permission denied")
+	pmuxtest.CtlAt(t, bin, cred, []string{env}, "status", pmuxtest.PidArg(m.Pid())).
+		Expect(t, "status as nobody", 1, fmt.Sprintf("pmux %d: runs as uid 0 and you are uid %d: only its own user may control it (run this as user root)", m.Pid(), uid))
+	pmuxtest.CtlAt(t, bin, cred, []string{env}, "stop", "--pidfile", pidfile).Expect(t, "stop as nobody", 1, "permission denied")
 	// The master is untouched.
-	pmuxCtl(t, []string{env}, "status", "--check", pidArg(m.Pid())).expect(t, "status --check as root", 0, "")
+	pmuxtest.Ctl(t, []string{env}, "status", "--check", pmuxtest.PidArg(m.Pid())).Expect(t, "status --check as root", 0, "")
 }
 
 // 100 clients ask for the status at once while HUPs rain on the master:
 // every one is answered, and the master settles with no connection left
 // open.
 func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	m.ReadyWorkers(3)
 	// Counted before any client has connected, so no connection is in it.
-	fdsBefore := fdCount(t, m.Pid())
+	fdsBefore := pmuxtest.FDCount(t, m.Pid())
 
 	stormDone := make(chan struct{})
 	var storm sync.WaitGroup
@@ -697,7 +574,7 @@ func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(pmuxtest.Pmux(), "status", "--json", pidArg(m.Pid()))
+			cmd := exec.Command(pmuxtest.Pmux(), "status", "--json", pmuxtest.PidArg(m.Pid()))
 			cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", env)
 			out, err := cmd.Output()
 			var st status.Status
@@ -717,13 +594,13 @@ func TestControlConcurrentStatusDuringHUPStorm(t *testing.T) {
 	m.Signal(syscall.SIGHUP)
 	waitStatus(t, m.Pid(), "the storm to settle", settled)
 	deadline := time.Now().Add(30 * time.Second)
-	for fdCount(t, m.Pid()) != fdsBefore {
+	for pmuxtest.FDCount(t, m.Pid()) != fdsBefore {
 		if time.Now().After(deadline) {
-			t.Fatalf("master holds %d fds after the storm, %d before", fdCount(t, m.Pid()), fdsBefore)
+			t.Fatalf("master holds %d fds after the storm, %d before", pmuxtest.FDCount(t, m.Pid()), fdsBefore)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if z := zombies(t, m.Pid()); len(z) != 0 {
+	if z := pmuxtest.Zombies(t, m.Pid()); len(z) != 0 {
 		t.Errorf("zombies: %v", z)
 	}
 }
@@ -770,20 +647,20 @@ func TestControlAndMetricsDuringUpgrade(t *testing.T) {
 // A control socket that cannot be made fails the start, before any worker,
 // with one line naming the directory and the fix, and leaves no pidfile.
 func TestControlSocketFailureFailsStartCleanly(t *testing.T) {
-	rt, env := ctlRuntimeDir(t)
+	rt, env := pmuxtest.RuntimeDir(t)
 	if err := os.Mkdir(filepath.Join(rt, "pmux"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	os.Chmod(filepath.Join(rt, "pmux"), 0o755)
 	pidfile := filepath.Join(t.TempDir(), "pmux.pid")
-	r := pmuxCtl(t, []string{env, "PMUX_LOG_FORMAT=json"}, "run", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
-	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	r := pmuxtest.Ctl(t, []string{env, "PMUX_LOG_FORMAT=json"}, "run", "-b", "127.0.0.1:0", "-p", pidfile, "--", pmuxtest.Worker())
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
 	last := lines[len(lines)-1]
 	want := fmt.Sprintf("pmux: control socket directory %s/pmux: not a private directory: mode 0755, want 0700 (chmod 700 %s/pmux)", rt, rt)
-	if r.code != 1 || last != want {
-		t.Errorf("start with an unsafe socket directory: exit %d, last line %q; want 1 and %q", r.code, last, want)
+	if r.Code != 1 || last != want {
+		t.Errorf("start with an unsafe socket directory: exit %d, last line %q; want 1 and %q", r.Code, last, want)
 	}
-	if strings.Contains(r.stderr, "worker_spawned") {
+	if strings.Contains(r.Stderr, "worker_spawned") {
 		t.Error("a worker was started")
 	}
 	if _, err := os.Stat(pidfile); !os.IsNotExist(err) {

@@ -3,7 +3,6 @@ package integration_test
 import (
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -69,7 +68,7 @@ func TestDaemonDetachesAndServes(t *testing.T) {
 }
 
 func TestDaemonStartFailureIsReported(t *testing.T) {
-	out, code := runPmux(t, "run", "-D", "-b", "127.0.0.1:0", "--", "no-such-command-xyz")
+	out, code := pmuxtest.RunPmux(t, "run", "-D", "-b", "127.0.0.1:0", "--", "no-such-command-xyz")
 	if code != 1 || !strings.Contains(out, "no-such-command-xyz") {
 		t.Errorf("exit %d, output %q; want exit 1 naming the command", code, out)
 	}
@@ -95,20 +94,14 @@ func TestWatchRestartsPool(t *testing.T) {
 }
 
 func TestWatchOfMissingPathFailsStart(t *testing.T) {
-	out, code := runPmux(t, "run", "-b", "127.0.0.1:0", "--watch", "/no/such/dir", "--", pmuxtest.Worker())
+	out, code := pmuxtest.RunPmux(t, "run", "-b", "127.0.0.1:0", "--watch", "/no/such/dir", "--", pmuxtest.Worker())
 	if code != 1 || !strings.Contains(out, "/no/such/dir") {
 		t.Errorf("exit %d, output %q", code, out)
 	}
 }
 
 func TestWorkersDropPrivileges(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to change the workers' user (run the suite as root)")
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skip("no user nobody on this machine")
-	}
+	uid, gid := pmuxtest.Nobody(t, "to change the workers' user")
 	dir := t.TempDir()
 	os.Chmod(dir, 0o755)
 	sock := filepath.Join(dir, "web.sock")
@@ -116,12 +109,12 @@ func TestWorkersDropPrivileges(t *testing.T) {
 		"-b", "unix:"+sock+"?mode=0666", "--", pmuxtest.Worker())
 	m.ReadyWorkers(1)
 	r := pmuxtest.GetReport(t, pmuxtest.NewClient("unix", sock))
-	if strconv.Itoa(r.Uid) != nobody.Uid || strconv.Itoa(r.Gid) != nobody.Gid {
-		t.Errorf("worker uid %d gid %d, want nobody's %s %s", r.Uid, r.Gid, nobody.Uid, nobody.Gid)
+	if r.Uid != uid || r.Gid != gid {
+		t.Errorf("worker uid %d gid %d, want nobody's %d %d", r.Uid, r.Gid, uid, gid)
 	}
-	status, _ := os.ReadFile("/proc/" + strconv.Itoa(r.Pid) + "/status")
-	if !strings.Contains(string(status), "Umask:\t0077") {
-		t.Errorf("worker umask not 0077:\n%s", status)
+	status, err := proc.Default.Status(r.Pid)
+	if err != nil || status["Umask"] != "0077" {
+		t.Errorf("worker umask %q (%v), want 0077", status["Umask"], err)
 	}
 	if m.Pid() == r.Pid {
 		t.Fatal("report from the master?")

@@ -65,18 +65,6 @@ func requirePython(t *testing.T, module, pkg string) string {
 	return ""
 }
 
-// goBuild builds a package of this module into the test's temp dir (never
-// into the source tree) and returns the binary's path.
-func goBuild(t *testing.T, pkg string) string {
-	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
-}
-
 // hello is one answer of an example app:
 // "hello from pid=<pid> slot=<slot> gen=<gen> lang=<lang>".
 type hello struct {
@@ -145,20 +133,6 @@ func hellosFrom(t *testing.T, m *pmuxtest.Master, c *http.Client, lang string, n
 	return pids
 }
 
-// waitProcsGone waits until none of pids is a live process.
-func waitProcsGone(t *testing.T, what string, pids []int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for _, pid := range pids {
-		for pmuxtest.Alive(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: process %d still alive after %v", what, pid, timeout)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-}
-
 // reload sends HUP and waits for n ready workers of generation gen and for
 // the exit of every worker that was live before, and of the processes in
 // oldServing (the pids that answered for the old generation).
@@ -168,7 +142,7 @@ func reload(t *testing.T, m *pmuxtest.Master, n, gen int, oldServing []int) {
 	m.Signal(syscall.SIGHUP)
 	m.WaitEvents("worker_ready", n, 60*time.Second, pmuxtest.GenIs(gen))
 	m.WaitExited(before, 60*time.Second)
-	waitProcsGone(t, "old generation", oldServing, 20*time.Second)
+	pmuxtest.WaitProcsGone(t, "old generation", oldServing, 20*time.Second)
 }
 
 // example is one app of examples/ and how pmux runs it.
@@ -205,7 +179,7 @@ func runExample(t *testing.T, ex example) {
 	}
 
 	m.MustStop(syscall.SIGQUIT, 60*time.Second)
-	waitProcsGone(t, "after QUIT", gen2, 10*time.Second)
+	pmuxtest.WaitProcsGone(t, "after QUIT", gen2, 10*time.Second)
 	if lost := m.Events("worker_socket_lost"); len(lost) > 0 {
 		t.Errorf("pmux warned that a worker lost its socket: %v", lost)
 	}
@@ -213,7 +187,7 @@ func runExample(t *testing.T, ex example) {
 
 func TestExampleGo(t *testing.T) {
 	t.Parallel()
-	bin := goBuild(t, "./examples/go")
+	bin := pmuxtest.GoBuild(t, "./examples/go")
 	runExample(t, example{lang: "go", ready: "notify", cmd: []string{bin}})
 }
 
@@ -280,7 +254,7 @@ func inDir(dir string) []string {
 func exampleTree(t *testing.T, files ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	bin := goBuild(t, "./examples/go")
+	bin := pmuxtest.GoBuild(t, "./examples/go")
 	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -297,21 +271,6 @@ func exampleTree(t *testing.T, files ...string) string {
 		}
 	}
 	return dir
-}
-
-// runPmuxIn runs pmux to completion in dir and returns stdout, stderr and
-// the exit code.
-func runPmuxIn(t *testing.T, dir string, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(pmuxtest.Pmux(), args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PMUX_LOG_FORMAT=json")
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := pmuxtest.RunGroup(t, cmd, 30*time.Second); err != nil && cmd.ProcessState == nil {
-		t.Fatal(err)
-	}
-	return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
 }
 
 func TestExampleProcfileParses(t *testing.T) {
@@ -434,14 +393,14 @@ func TestExampleTOMLCheck(t *testing.T) {
 	t.Parallel()
 	dir := exampleTree(t)
 	path := tomlExample(t, dir)
-	stdout, stderr, code := runPmuxIn(t, dir, "check", "-c", path)
+	stdout, stderr, code := pmuxtest.RunPmuxIn(t, dir, "check", "-c", path)
 	if code != 0 || !strings.Contains(stdout, "jobs") || !strings.Contains(stdout, "example-go") {
 		t.Errorf("pmux check -c %s: exit %d, stdout %q, stderr %q; want 0 and the resolved pools", path, code, stdout, stderr)
 	}
 	bad := filepath.Join(dir, "bad.toml")
 	data, _ := os.ReadFile(path)
 	os.WriteFile(bad, bytes.Replace(data, []byte("workers = 2"), []byte(`workers = "many"`), 1), 0o644)
-	if _, stderr, code := runPmuxIn(t, dir, "check", "-c", bad); code != 2 || !strings.Contains(stderr, "workers") {
+	if _, stderr, code := pmuxtest.RunPmuxIn(t, dir, "check", "-c", bad); code != 2 || !strings.Contains(stderr, "workers") {
 		t.Errorf("pmux check of a bad file: exit %d, stderr %q; want 2 naming the key", code, stderr)
 	}
 }
@@ -777,7 +736,7 @@ func mustSignal(t *testing.T, name string) syscall.Signal {
 // runs preStop's pmux stop and expects a clean exit.
 func runKubernetesCommand(t *testing.T, command []string, preStop string, probe []string, pidfile string) {
 	dir := t.TempDir()
-	app := goBuild(t, "./examples/go")
+	app := pmuxtest.GoBuild(t, "./examples/go")
 	local := filepath.Join(dir, "pmux.pid")
 	var args []string
 	for _, a := range command[1:] {
@@ -804,7 +763,7 @@ func runKubernetesCommand(t *testing.T, command []string, preStop string, probe 
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		_, stderr, code := runPmuxIn(t, dir, probeArgs...)
+		_, stderr, code := pmuxtest.RunPmuxIn(t, dir, probeArgs...)
 		if code == 0 {
 			break
 		}
@@ -821,7 +780,7 @@ func runKubernetesCommand(t *testing.T, command []string, preStop string, probe 
 			stop[i] = local
 		}
 	}
-	if _, stderr, code := runPmuxIn(t, dir, stop...); code != 0 {
+	if _, stderr, code := pmuxtest.RunPmuxIn(t, dir, stop...); code != 0 {
 		t.Errorf("preStop pmux %v: exit %d: %s", stop, code, stderr)
 	}
 	m.MustExit(0, 60*time.Second)
@@ -887,7 +846,7 @@ func TestExampleSystemd(t *testing.T) {
 	// Run it: the socket as fd 3 with LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES
 	// for pmux's own pid, and NOTIFY_SOCKET.
 	dir := t.TempDir()
-	app := goBuild(t, "./examples/go")
+	app := pmuxtest.GoBuild(t, "./examples/go")
 	var args []string
 	for i := 1; i < len(execStart); i++ {
 		a := execStart[i]

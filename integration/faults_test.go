@@ -82,15 +82,14 @@ const treeVar = "FAULT_TREE"
 // tree lists the live processes tagged tag, but the master's.
 func tree(tag string, master int) []int {
 	want := treeVar + "=" + tag
-	entries, _ := os.ReadDir("/proc")
+	pids, _ := proc.Default.Pids()
 	var out []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == master {
+	for _, pid := range pids {
+		if pid == master {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err == nil && slices.Contains(strings.Split(string(data), "\x00"), want) && pmuxtest.Alive(pid) {
+		env, err := proc.Default.Environ(pid)
+		if err == nil && slices.Contains(env, want) && pmuxtest.Alive(pid) {
 			out = append(out, pid)
 		}
 	}
@@ -200,7 +199,7 @@ func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
 		"/bin/sh", "-c", `"$0"; exit $?`, pmuxtest.Worker())
 	m.ReadyWorkers(1)
 	guard := pmuxtest.IntField(m.WaitEvents("guard_started", 1, 10*time.Second, nil)[0], "pid")
-	result := inflightSleep(t, m, 1500)
+	result := pmuxtest.InflightSleep(t, m, 1500)
 	m.MustStop(syscall.SIGQUIT, 20*time.Second)
 	exited := time.Now()
 	draining := slices.ContainsFunc(tree(tag, m.Pid()), func(pid int) bool { return pid != guard })
@@ -236,7 +235,7 @@ func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
 
 	r.m.Signal(syscall.SIGKILL)
 	r.m.Wait(5 * time.Second)
-	waitProcsGone(t, "the old master's workers and guard", oldProcs, 5*time.Second)
+	pmuxtest.WaitProcsGone(t, "the old master's workers and guard", oldProcs, 5*time.Second)
 	for _, pid := range newProcs {
 		if !pmuxtest.Alive(pid) {
 			t.Errorf("process %d of the new master (%d) died with the old one; new: %v", pid, child, newProcs)
@@ -594,7 +593,7 @@ func TestFaultWorkerOutputOnFullDisk(t *testing.T) {
 	addr := m.WaitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)
 	var got float64
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if got = metricValue(scrapeMetrics(t, addr), "pmux_worker_output_dropped_bytes_total", "pool=web"); got == want || time.Now().After(deadline) {
+		if got = pmuxtest.MetricValue(pmuxtest.ScrapeMetrics(t, addr), "pmux_worker_output_dropped_bytes_total", "pool=web"); got == want || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -786,10 +785,10 @@ func TestFaultTenThousandSignals(t *testing.T) {
 	pid := m.Pid()
 	// The idle count is the least of a few reads: a socket check of a new
 	// worker holds a /proc directory open for a moment.
-	fdsBefore := fdCount(t, pid)
+	fdsBefore := pmuxtest.FDCount(t, pid)
 	for range 10 {
 		time.Sleep(20 * time.Millisecond)
-		fdsBefore = min(fdsBefore, fdCount(t, pid))
+		fdsBefore = min(fdsBefore, pmuxtest.FDCount(t, pid))
 	}
 	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGUSR1, syscall.SIGPWR}
 	rng := rand.New(rand.NewPCG(10, 000))
@@ -825,7 +824,7 @@ func TestFaultTenThousandSignals(t *testing.T) {
 	}
 	handled := len(m.Events("signal_received"))
 	t.Logf("10000 signals sent in %v; the master handled %d (the kernel coalesces pending signals, os/signal drops what its channel cannot hold)", sent.Round(time.Millisecond), handled)
-	if z := zombies(t, pid); len(z) != 0 {
+	if z := pmuxtest.Zombies(t, pid); len(z) != 0 {
 		t.Errorf("zombies left: %v", z)
 		for _, e := range m.Snapshot() {
 			for _, zp := range z {
@@ -839,7 +838,7 @@ func TestFaultTenThousandSignals(t *testing.T) {
 	// (slowly on a loaded machine: the bound only matters on failure).
 	var fds int
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if fds = fdCount(t, pid); fds == fdsBefore {
+		if fds = pmuxtest.FDCount(t, pid); fds == fdsBefore {
 			break
 		}
 	}

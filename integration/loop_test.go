@@ -71,7 +71,7 @@ func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
 	t.Parallel()
 	sd := pmuxtest.NewFakeSystemd(t)
 	bin := filepath.Join(t.TempDir(), "pmux")
-	copyFile(t, pmuxtest.Pmux(), bin)
+	pmuxtest.CopyFile(t, pmuxtest.Pmux(), bin)
 	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{sd.Env()}}, "run", "-w", "1", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	sd.Await(m.Pid(), "READY=1")

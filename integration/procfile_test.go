@@ -86,7 +86,7 @@ func TestProcfileErrors(t *testing.T) {
 		{[]string{"-f", bad}, ":2"},
 		{[]string{"-f", good, "-m", "worker=2"}, "worker"},
 	} {
-		out, code := runPmux(t, append([]string{"start"}, tc.args...)...)
+		out, code := pmuxtest.RunPmux(t, append([]string{"start"}, tc.args...)...)
 		if code != 2 || !strings.Contains(out, tc.says) || strings.Count(strings.TrimSpace(out), "\n") != 0 {
 			t.Errorf("start %v: exit %d, output %q; want exit 2, one line naming %q", tc.args, code, out, tc.says)
 		}

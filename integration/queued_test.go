@@ -15,7 +15,7 @@ import (
 // unix alike, read from the kernel at each scrape.
 func TestListenerQueuedCountsWaitingConnections(t *testing.T) {
 	const tcpConns, unixConns = 5, 3
-	_, env := ctlRuntimeDir(t)
+	_, env := pmuxtest.RuntimeDir(t)
 	sock := filepath.Join(t.TempDir(), "web.sock")
 	began := time.Now()
 	// sleep never accepts: every connection stays queued.
@@ -38,10 +38,10 @@ func TestListenerQueuedCountsWaitingConnections(t *testing.T) {
 	tcpBind, unixBind := "bind=tcp://127.0.0.1:0", "bind=unix://"+sock
 	var tcpQ, unixQ float64
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		fams := scrapeMetrics(t, addr)
-		tcpQ, unixQ = metricValue(fams, "pmux_listener_queued", tcpBind), metricValue(fams, "pmux_listener_queued", unixBind)
+		fams := pmuxtest.ScrapeMetrics(t, addr)
+		tcpQ, unixQ = pmuxtest.MetricValue(fams, "pmux_listener_queued", tcpBind), pmuxtest.MetricValue(fams, "pmux_listener_queued", unixBind)
 		if (tcpQ == tcpConns && unixQ == unixConns) || time.Now().After(deadline) {
-			if b := metricValue(fams, "pmux_listener_backlog", tcpBind); b <= 0 {
+			if b := pmuxtest.MetricValue(fams, "pmux_listener_backlog", tcpBind); b <= 0 {
 				t.Errorf("pmux_listener_backlog{%s} = %v, want the socket's backlog", tcpBind, b)
 			}
 			break
@@ -50,11 +50,11 @@ func TestListenerQueuedCountsWaitingConnections(t *testing.T) {
 	if tcpQ != tcpConns || unixQ != unixConns {
 		t.Errorf("pmux_listener_queued: tcp %v, unix %v; want %d and %d", tcpQ, unixQ, tcpConns, unixConns)
 	}
-	st := pmuxCtl(t, []string{env}, "status", pidArg(m.Pid()))
-	st.expect(t, "status", 0, "")
+	st := pmuxtest.Ctl(t, []string{env}, "status", pmuxtest.PidArg(m.Pid()))
+	st.Expect(t, "status", 0, "")
 	for _, want := range []string{"5 queued (backlog ", ") on tcp://127.0.0.1:0 at " + m.Addr(), "3 queued (backlog ", ") on unix://"} {
-		if !strings.Contains(st.stdout, want) {
-			t.Errorf("pmux status does not say %q:\n%s", want, st.stdout)
+		if !strings.Contains(st.Stdout, want) {
+			t.Errorf("pmux status does not say %q:\n%s", want, st.Stdout)
 		}
 	}
 	t.Logf("queued connections seen after %v", time.Since(began).Round(time.Millisecond))

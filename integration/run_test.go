@@ -2,7 +2,6 @@ package integration_test
 
 import (
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/internal/pmuxtest"
+	"github.com/pmux/pmux/internal/proc"
 	"github.com/pmux/pmux/spawn/shim"
 )
 
@@ -118,45 +118,40 @@ func TestWorkerSignalStateIsDefaultEvenWhenMasterIgnoresSignals(t *testing.T) {
 	pid := pmuxtest.IntField(m.ReadyWorkers(1)[0], "pid")
 	// Ready at exec means the shim's exec: look once sleep itself runs.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid)); strings.HasSuffix(exe, "/sleep") {
+		if exe, _ := proc.Default.Exe(pid); strings.HasSuffix(exe, "/sleep") {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("worker %d never became sleep", pid)
 		}
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	status, err := proc.Default.Status(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, field := range []string{"SigIgn", "SigBlk"} {
-		re := regexp.MustCompile(field + `:\s*([0-9a-f]+)`)
-		mm := re.FindSubmatch(status)
-		if mm == nil {
+		mask, ok := status[field]
+		if !ok {
 			t.Fatalf("no %s in /proc/%d/status", field, pid)
 		}
-		if v, _ := strconv.ParseUint(string(mm[1]), 16, 64); v != 0 {
-			t.Errorf("worker %s = %s, want 0 (default dispositions, empty mask)", field, mm[1])
+		if v, err := strconv.ParseUint(mask, 16, 64); err != nil || v != 0 {
+			t.Errorf("worker %s = %s, want 0 (default dispositions, empty mask)", field, mask)
 		}
 	}
 	// sleep opens locale files while it starts: an fd pmux leaked is one
 	// that stays.
-	var names []string
+	var fds []int
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-		if err != nil {
+		if fds, err = proc.Default.FDs(pid); err != nil {
 			t.Fatal(err)
 		}
-		names = names[:0]
-		for _, fd := range fds {
-			names = append(names, fd.Name())
-		}
-		if slices.Equal(names, []string{"0", "1", "2", "3"}) || time.Now().After(deadline) {
+		slices.Sort(fds)
+		if slices.Equal(fds, []int{0, 1, 2, 3}) || time.Now().After(deadline) {
 			break
 		}
 	}
-	if !slices.Equal(names, []string{"0", "1", "2", "3"}) {
-		t.Errorf("worker fds %v, want exactly 0 1 2 3", names)
+	if !slices.Equal(fds, []int{0, 1, 2, 3}) {
+		t.Errorf("worker fds %v, want exactly 0 1 2 3", fds)
 	}
 	// The listener is handed over in blocking mode, as systemd does. (A Go
 	// worker makes it non-blocking itself, for every worker sharing it:
@@ -203,7 +198,7 @@ func TestUnixSocketModeStaleAndLive(t *testing.T) {
 	}
 
 	// A second master on the same live path must refuse and leave it alone.
-	out, code := runPmux(t, "run", "-b", "unix:"+path, "--", pmuxtest.Worker())
+	out, code := pmuxtest.RunPmux(t, "run", "-b", "unix:"+path, "--", pmuxtest.Worker())
 	if code != 1 || !strings.Contains(out, path) || !strings.Contains(out, "live") {
 		t.Errorf("second master on a live socket: exit %d, output %q; want exit 1 naming the path", code, out)
 	}
@@ -296,34 +291,6 @@ func TestMasterKilledTakesWorkersWithIt(t *testing.T) {
 	}
 }
 
-// inflightSleep sends the test worker a request that takes ms, returns
-// once the worker has it, and delivers its outcome on the channel.
-func inflightSleep(t *testing.T, m *pmuxtest.Master, ms int) <-chan error {
-	t.Helper()
-	c := pmuxtest.NewClient("tcp", m.Addr())
-	result := make(chan error, 1)
-	go func() {
-		resp, err := c.Get(fmt.Sprintf("http://pmux/sleep?ms=%d", ms))
-		if err == nil {
-			_, err = io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				err = fmt.Errorf("status %d", resp.StatusCode)
-			}
-		}
-		result <- err
-	}()
-	m.WaitOutput("the request to reach the worker", 10*time.Second, func(out []string) bool {
-		for _, l := range out {
-			if strings.Contains(l, fmt.Sprintf("sleeping %d ms", ms)) {
-				return true
-			}
-		}
-		return false
-	})
-	return result
-}
-
 func TestQuitWaitsForInflightRequests(t *testing.T) {
 	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "1", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
@@ -331,7 +298,7 @@ func TestQuitWaitsForInflightRequests(t *testing.T) {
 	if data, err := os.ReadFile(pidPath); err != nil || string(data) != strconv.Itoa(m.Pid())+"\n" {
 		t.Fatalf("pidfile %q (%v), want %d", data, err, m.Pid())
 	}
-	result := inflightSleep(t, m, 1500)
+	result := pmuxtest.InflightSleep(t, m, 1500)
 	m.Signal(syscall.SIGQUIT)
 	if err := <-result; err != nil {
 		t.Errorf("in-flight request failed during graceful stop: %v", err)
@@ -371,7 +338,7 @@ func TestPidfileHeldByLiveMasterRefusesStart(t *testing.T) {
 	pidPath := filepath.Join(t.TempDir(), "pmux.pid")
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
 	m.ReadyWorkers(1)
-	out, code := runPmux(t, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
+	out, code := pmuxtest.RunPmux(t, "run", "-b", "127.0.0.1:0", "-p", pidPath, "--", pmuxtest.Worker())
 	if code != 1 || !strings.Contains(out, strconv.Itoa(m.Pid())) {
 		t.Errorf("exit %d, output %q; want exit 1 naming pid %d", code, out, m.Pid())
 	}
@@ -393,28 +360,6 @@ func TestStalePidfileIsReplaced(t *testing.T) {
 	if data, _ := os.ReadFile(pidPath); string(data) != strconv.Itoa(m.Pid())+"\n" {
 		t.Errorf("pidfile %q, want our pid", data)
 	}
-}
-
-// runPmux runs pmux to completion and returns its stderr and exit code.
-func runPmux(t *testing.T, args ...string) (string, int) {
-	t.Helper()
-	cmd := exec.Command(pmuxtest.Pmux(), args...)
-	cmd.Env = append(os.Environ(), "PMUX_LOG_FORMAT=json")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("pmux %v did not exit", args)
-	}
-	return stderr.String(), cmd.ProcessState.ExitCode()
 }
 
 // Bad input fails with one line and an exit code that says whose fault it
@@ -476,7 +421,7 @@ func TestBadInputFailsCleanly(t *testing.T) {
 				if !cmdGiven && tc.name != "no command" && tc.name != "bad config file" {
 					args = append(args, "--", pmuxtest.Worker())
 				}
-				out, code := runPmux(t, args...)
+				out, code := pmuxtest.RunPmux(t, args...)
 				if code != tc.code {
 					t.Errorf("pmux %s: exit %d, want %d; output %q", command, code, tc.code, out)
 				}
@@ -510,7 +455,7 @@ func TestCommandOutOfTheWorkersUsersReach(t *testing.T) {
 	}
 	// A program nobody may not execute, in a directory anyone may search.
 	ownerOnly := filepath.Join(pmuxtest.PublicTempDir(t), "app")
-	copyFile(t, pmuxtest.Worker(), ownerOnly)
+	pmuxtest.CopyFile(t, pmuxtest.Worker(), ownerOnly)
 	if err := os.Chmod(ownerOnly, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +472,7 @@ func TestCommandOutOfTheWorkersUsersReach(t *testing.T) {
 		{"start", []string{"start", "-f", procfile, "--user", "nobody", "-b", "127.0.0.1:0"}, "cannot search"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, code := runPmux(t, tc.args...)
+			out, code := pmuxtest.RunPmux(t, tc.args...)
 			lines := strings.Split(strings.TrimSpace(out), "\n")
 			if code != 1 || len(lines) != 1 || !strings.Contains(lines[0], ": permission denied: user nobody "+tc.says) {
 				t.Errorf("exit %d, output %q; want exit 1 and one line: permission denied, user nobody %s", code, out, tc.says)
@@ -538,10 +483,10 @@ func TestCommandOutOfTheWorkersUsersReach(t *testing.T) {
 	t.Run("reload", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "pmux.toml")
 		pool := "[[pool]]\nname = \"web\"\ncommand = [%q]\nworkers = 2\nuser = \"nobody\"\nbind = [\"tcp://127.0.0.1:0\"]\n"
-		writeConfig(t, path, fmt.Sprintf(pool, pmuxtest.Worker()))
+		pmuxtest.WriteFile(t, path, fmt.Sprintf(pool, pmuxtest.Worker()))
 		m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-c", path)
 		workers := pmuxtest.PidsOf(m.ReadyWorkers(2))
-		writeConfig(t, path, fmt.Sprintf(pool, private))
+		pmuxtest.WriteFile(t, path, fmt.Sprintf(pool, private))
 		m.Signal(syscall.SIGHUP)
 		failed := m.WaitEvents("config_reload_failed", 1, 10*time.Second, nil)[0]
 		if msg := fmt.Sprint(failed["error"]); !strings.Contains(msg, "command "+private+": permission denied") {
@@ -575,7 +520,7 @@ func privateProgram(t *testing.T) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "app")
-	copyFile(t, pmuxtest.Worker(), path)
+	pmuxtest.CopyFile(t, pmuxtest.Worker(), path)
 	return path
 }
 

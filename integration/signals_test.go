@@ -5,16 +5,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pmux/pmux/internal/pmuxtest"
-	"github.com/pmux/pmux/internal/proc"
 )
 
 // effects says how to see that an action really happened: a new log event.
@@ -259,32 +256,10 @@ func TestSystemdNotifyProtocol(t *testing.T) {
 	m.Wait(20 * time.Second)
 }
 
-func fdCount(t *testing.T, pid int) int {
-	t.Helper()
-	fds, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(fds)
-}
-
-// zombies lists the master's children that are dead but not reaped.
-func zombies(t *testing.T, master int) []int {
-	t.Helper()
-	pids, _ := proc.Default.Pids()
-	var out []int
-	for _, pid := range pids {
-		if st, err := proc.Default.Stat(pid); err == nil && st.Zombie() && st.PPID == master {
-			out = append(out, pid)
-		}
-	}
-	return out
-}
-
 func TestSignalStormSettles(t *testing.T) {
 	m := pmuxtest.StartMaster(t, pmuxtest.Opts{}, "run", "-w", "3", "-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	m.ReadyWorkers(3)
-	fdsBefore := fdCount(t, m.Pid())
+	fdsBefore := pmuxtest.FDCount(t, m.Pid())
 	sigs := []syscall.Signal{syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 300; i++ {
@@ -300,7 +275,7 @@ func TestSignalStormSettles(t *testing.T) {
 	// A worker's exit reaches the loop through SIGCHLD: give it a moment.
 	var z []int
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if z = zombies(t, m.Pid()); len(z) == 0 {
+		if z = pmuxtest.Zombies(t, m.Pid()); len(z) == 0 {
 			break
 		}
 	}
@@ -309,9 +284,9 @@ func TestSignalStormSettles(t *testing.T) {
 	}
 	// Helpers may hold a file for a moment (the socket check reads /proc):
 	// a leak is an fd that stays.
-	after := fdCount(t, m.Pid())
+	after := pmuxtest.FDCount(t, m.Pid())
 	for deadline := time.Now().Add(5 * time.Second); after > fdsBefore && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		after = fdCount(t, m.Pid())
+		after = pmuxtest.FDCount(t, m.Pid())
 	}
 	if after > fdsBefore {
 		t.Errorf("master fds %d after the storm, %d before", after, fdsBefore)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/internal/pmuxtest"
+	"github.com/pmux/pmux/internal/proc"
 )
 
 // tracker replays a master's log incrementally: a soak's log is too long
@@ -126,19 +127,14 @@ type masterFigures struct {
 
 func measureMaster(t *testing.T, pid int, metricsAddr string) masterFigures {
 	t.Helper()
-	f := masterFigures{fds: fdCount(t, pid), goroutines: -1}
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	f := masterFigures{fds: pmuxtest.FDCount(t, pid), goroutines: -1}
+	status, err := proc.Default.Status(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f.rssKB, _ = strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		}
-		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
-			f.threads, _ = strconv.Atoi(strings.TrimSpace(v))
-		}
-	}
+	f.rssKB, _ = status.Int("VmRSS")
+	threads, _ := status.Int("Threads")
+	f.threads = int(threads)
 	if metricsAddr != "" {
 		f.goroutines = scrapeGoroutines(metricsAddr)
 	}
@@ -171,7 +167,7 @@ func TestSoak(t *testing.T) {
 	const workers = 4
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "pmux")
-	copyFile(t, pmuxtest.Pmux(), bin)
+	pmuxtest.CopyFile(t, pmuxtest.Pmux(), bin)
 	args := []string{"run", "-w", strconv.Itoa(workers), "--ready", "notify", "-p", filepath.Join(dir, "pmux.pid"),
 		"-b", "127.0.0.1:0", "--worker-output", filepath.Join(dir, "workers.log"), "--metrics", "127.0.0.1:0"}
 	// PMUX_SOAK_WORKER runs another worker, e.g. a fixed build of testdata/worker.
@@ -307,7 +303,7 @@ func TestSoak(t *testing.T) {
 	syscall.Kill(cur, syscall.SIGHUP)
 	time.Sleep(20 * time.Millisecond)
 	settle("the final reload")
-	if z := zombies(t, cur); len(z) != 0 {
+	if z := pmuxtest.Zombies(t, cur); len(z) != 0 {
 		t.Errorf("zombies left: %v", z)
 	}
 	var end masterFigures

@@ -26,7 +26,7 @@ import (
 // requests on loopback while it runs.
 func TestSystemd(t *testing.T) {
 	requireSystemd(t)
-	b := bootSystemd(t, map[string]string{"pmux": pmuxtest.Pmux(), "example-go": goBuild(t, "./examples/go")})
+	b := bootSystemd(t, map[string]string{"pmux": pmuxtest.Pmux(), "example-go": pmuxtest.GoBuild(t, "./examples/go")})
 
 	// Type=notify: systemctl start returns once systemd has READY=1, and by
 	// then every worker is ready, though each takes 0.5 s to boot.

@@ -242,7 +242,7 @@ func bootSystemd(t *testing.T, bins map[string]string) *systemdBox {
 		}
 	}
 	for name, path := range bins {
-		copyFile(t, path, filepath.Join(b.dir, "bin", name))
+		pmuxtest.CopyFile(t, path, filepath.Join(b.dir, "bin", name))
 	}
 	for name, text := range boxTargets {
 		b.writeFile("units/"+name, text)

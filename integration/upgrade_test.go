@@ -26,27 +26,11 @@ type upgradeRig struct {
 	loads   map[string]*pmuxtest.Load
 }
 
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	data, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := to + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// Rename, as deploys do: the running binary's inode is untouched.
-	if err := os.Rename(tmp, to); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func newUpgradeRig(t *testing.T, profile string, extra ...string) *upgradeRig {
 	dir := t.TempDir()
 	r := &upgradeRig{t: t, dir: dir, path: filepath.Join(dir, "pmux"), pidfile: filepath.Join(dir, "pmux.pid"),
 		sock: filepath.Join(dir, "web.sock")}
-	copyFile(t, pmuxtest.Pmux(), r.path)
+	pmuxtest.CopyFile(t, pmuxtest.Pmux(), r.path)
 	args := append([]string{"run", "-w", "2", "--signals", profile, "-p", r.pidfile, "-b", "127.0.0.1:0", "-b", "unix:" + r.sock,
 		"--ready", "notify", "--worker-output", "inherit"}, extra...)
 	args = append(args, "--", pmuxtest.Worker())
@@ -81,7 +65,7 @@ func (r *upgradeRig) stopLoad() {
 // once its workers are ready.
 func (r *upgradeRig) usr2(newBinary string) int {
 	r.t.Helper()
-	copyFile(r.t, newBinary, r.path)
+	pmuxtest.CopyFile(r.t, newBinary, r.path)
 	r.m.Signal(syscall.SIGUSR2)
 	child := pmuxtest.IntField(r.m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
 	r.m.WaitEvents("worker_ready", 2, 30*time.Second, pmuxtest.MasterIs(child))
@@ -257,7 +241,7 @@ func TestUpgradeFailuresLeaveOldMasterServing(t *testing.T) {
 func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
 	sd := pmuxtest.NewFakeSystemd(t)
 	bin := filepath.Join(t.TempDir(), "pmux")
-	copyFile(t, pmuxtest.Pmux(), bin)
+	pmuxtest.CopyFile(t, pmuxtest.Pmux(), bin)
 	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Env: []string{sd.Env()}}, "run", "-w", "1", "--ready", "notify",
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	sd.Await(0, "READY=1")
@@ -286,14 +270,14 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 	f, addr := pmuxtest.ListenerFile(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "pmux")
-	copyFile(t, pmuxtest.Pmux(), bin)
+	pmuxtest.CopyFile(t, pmuxtest.Pmux(), bin)
 	wrap := pmuxtest.SocketActivated(1, "http")
 	m := pmuxtest.StartMasterAt(t, bin, pmuxtest.Opts{Wrap: wrap, ExtraFiles: []*os.File{f}}, "run", "-w", "2", "-b", "systemd",
 		"--worker-output", "inherit", "--", pmuxtest.Worker())
 	f.Close()
 	m.ReadyWorkers(2)
 	load := pmuxtest.StartLoad("tcp", addr, 4)
-	copyFile(t, pmuxtest.PmuxV2(), bin)
+	pmuxtest.CopyFile(t, pmuxtest.PmuxV2(), bin)
 	m.Signal(syscall.SIGUSR2)
 	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
@@ -317,7 +301,7 @@ func TestUpgradeCommand(t *testing.T) {
 	r := newUpgradeRig(t, "unicorn")
 	old := r.m.Pid()
 	r.startLoad()
-	copyFile(t, pmuxtest.PmuxV2(), r.path)
+	pmuxtest.CopyFile(t, pmuxtest.PmuxV2(), r.path)
 	out, err := exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.pidfile, "--timeout", "60s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pmux upgrade: %v\n%s", err, out)

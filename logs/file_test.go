@@ -20,14 +20,21 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-func TestFileReopenAfterRename(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "pmux.log")
+// openTempLog opens pmux.log in a new temporary directory, closed at the
+// end of the test.
+func openTempLog(t *testing.T) (*File, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pmux.log")
 	f, err := OpenFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
+	return f, path
+}
+
+func TestFileReopenAfterRename(t *testing.T) {
+	f, path := openTempLog(t)
 
 	mustWrite := func(s string) {
 		t.Helper()
@@ -123,13 +130,7 @@ func TestFileReopenUnderLoad(t *testing.T) {
 		perWriter = 20000
 		rotations = 50
 	)
-	dir := t.TempDir()
-	path := filepath.Join(dir, "pmux.log")
-	f, err := OpenFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f, path := openTempLog(t)
 
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)

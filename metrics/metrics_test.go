@@ -13,10 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/rs/zerolog"
 
+	"github.com/pmux/pmux/internal/pmuxtest"
 	"github.com/pmux/pmux/manager"
 	"github.com/pmux/pmux/status"
 )
@@ -83,38 +82,18 @@ func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
 	if code != http.StatusOK {
 		t.Fatalf("/metrics: %d %s", code, body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("parse /metrics: %v\n%s", err, body)
-	}
-	return fams
+	return pmuxtest.ParseMetrics(t, strings.NewReader(body))
 }
 
 // value returns the value of the sample of family name whose labels are
 // labels ("k=v,k=v"), or fails the test.
 func value(t *testing.T, fams map[string]*dto.MetricFamily, name, labels string) float64 {
 	t.Helper()
-	f, ok := fams[name]
-	if !ok {
+	if _, ok := fams[name]; !ok {
 		t.Fatalf("no metric %s", name)
 	}
-	for _, m := range f.GetMetric() {
-		var got []string
-		for _, l := range m.GetLabel() {
-			got = append(got, l.GetName()+"="+l.GetValue())
-		}
-		if strings.Join(got, ",") != labels {
-			continue
-		}
-		switch {
-		case m.Counter != nil:
-			return m.GetCounter().GetValue()
-		case m.Gauge != nil:
-			return m.GetGauge().GetValue()
-		case m.Histogram != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
+	if v, ok := pmuxtest.Sample(fams, name, labels); ok {
+		return v
 	}
 	t.Fatalf("no sample %s{%s}", name, labels)
 	return 0

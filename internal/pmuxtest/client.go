@@ -3,8 +3,11 @@ package pmuxtest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,4 +69,32 @@ func ReportsFrom(t *testing.T, c *http.Client, n int) map[int]Report {
 		t.Fatalf("heard from %d workers, want %d", len(seen), n)
 	}
 	return seen
+}
+
+// InflightSleep sends the test worker a request that takes ms, returns
+// once the worker has it, and delivers its outcome on the channel.
+func InflightSleep(t *testing.T, m *Master, ms int) <-chan error {
+	t.Helper()
+	c := NewClient("tcp", m.Addr())
+	result := make(chan error, 1)
+	go func() {
+		resp, err := c.Get(fmt.Sprintf("http://pmux/sleep?ms=%d", ms))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				err = fmt.Errorf("status %d", resp.StatusCode)
+			}
+		}
+		result <- err
+	}()
+	m.WaitOutput("the request to reach the worker", 10*time.Second, func(out []string) bool {
+		for _, l := range out {
+			if strings.Contains(l, fmt.Sprintf("sleeping %d ms", ms)) {
+				return true
+			}
+		}
+		return false
+	})
+	return result
 }
