@@ -43,6 +43,10 @@ type Group struct {
 
 	mu      sync.Mutex
 	members []int // the leader first
+	// scannedTo is the last pid the kernel had handed out when the last
+	// walk began: a walk need only read the processes numbered after it,
+	// and none at all while no pid was handed out since.
+	scannedTo int
 }
 
 // NewGroup watches the group led by pgid for waits on sockets, by the
@@ -83,14 +87,39 @@ func (g *Group) Members() []int {
 	return slices.Clone(g.members)
 }
 
-// Rescan walks /proc for the group's members. Unless all, only processes
-// newer than the leader are read (see Groups).
+// Rescan walks /proc for the group's new members. Unless all, only the
+// processes started since the last walk are read (see Groups), and none
+// while the kernel has handed out no pid since; the known members that
+// left the group (or exited) are dropped.
 func (g *Group) Rescan(all bool) error {
-	found, err := g.fs.Groups([]int{g.pgid}, all)
+	last, lastErr := g.fs.LastPid()
+	g.mu.Lock()
+	from := max(g.scannedTo+1, g.pgid)
+	switch {
+	case all, lastErr != nil, last < g.scannedTo: // asked, unknown, or the pid counter wrapped
+		from = 0
+	case last == g.scannedTo:
+		g.mu.Unlock()
+		return nil // no process was started since the last walk
+	}
+	known := slices.Clone(g.members)
+	g.mu.Unlock()
+	found, err := g.fs.Groups([]int{g.pgid}, from)
 	if err != nil {
 		return err
 	}
-	g.SetMembers(found[g.pgid])
+	members := found[g.pgid]
+	for _, pid := range known {
+		if st, err := g.fs.Stat(pid); err == nil && st.Pgrp == g.pgid && !st.Zombie() && st.State != 'X' && !slices.Contains(members, pid) {
+			members = append(members, pid)
+		}
+	}
+	g.SetMembers(members)
+	if lastErr == nil {
+		g.mu.Lock()
+		g.scannedTo = last
+		g.mu.Unlock()
+	}
 	return nil
 }
 

@@ -177,6 +177,20 @@ func ParseFDSet(data []byte, nfds int) []int {
 	return out
 }
 
+// ParseLastPid returns the last pid the kernel handed out, the fifth
+// field of /proc/loadavg ("0.52 0.58 0.59 1/467 12345").
+func ParseLastPid(loadavg []byte) (int, error) {
+	f := strings.Fields(string(loadavg))
+	if len(f) < 5 {
+		return 0, fmt.Errorf("parse loadavg: %d fields: %w", len(f), ErrMalformed)
+	}
+	pid, err := strconv.Atoi(f[4])
+	if err != nil {
+		return 0, fmt.Errorf("parse loadavg last pid: %w", err)
+	}
+	return pid, nil
+}
+
 // FDSetBytes is how many bytes of an fd_set hold nfds descriptors: whole
 // 64-bit words, as the kernel reads them.
 func FDSetBytes(nfds int) int { return (nfds + 63) / 64 * 8 }

@@ -69,23 +69,26 @@ func (fs FS) SocketInodeOf(pid, fd int) (uint64, bool) {
 	return ParseSocketLink(link)
 }
 
-// Groups lists the live processes of each process group of pgids, by a
-// walk of /proc that reads the stat of each process. Unless all, it skips
-// every pid below the smallest of pgids: a group's members are its
-// leader's descendants, which the kernel numbered after it until the pid
-// counter wraps, and a machine runs far more older processes than new
-// ones, so the walk reads a few files instead of every process's.
-func (fs FS) Groups(pgids []int, all bool) (map[int][]int, error) {
-	want := make(map[int]bool, len(pgids))
-	lowest := 0
-	for i, g := range pgids {
-		want[g] = true
-		if i == 0 || g < lowest {
-			lowest = g
-		}
+// LastPid reads the last pid the kernel handed out (in pmux's pid
+// namespace), from /proc/loadavg.
+func (fs FS) LastPid() (int, error) {
+	data, err := os.ReadFile(string(fs) + "/loadavg")
+	if err != nil {
+		return 0, err
 	}
-	if all {
-		lowest = 0
+	return ParseLastPid(data)
+}
+
+// Groups lists the live processes of each process group of pgids, by a
+// walk of /proc that reads the stat of each process numbered from or
+// above (all of them for 0): a group's members are its leader's
+// descendants, which the kernel numbered after it until the pid counter
+// wraps, and a machine runs far more older processes than new ones, so
+// the walk reads a few stat files instead of every process's.
+func (fs FS) Groups(pgids []int, from int) (map[int][]int, error) {
+	want := make(map[int]bool, len(pgids))
+	for _, g := range pgids {
+		want[g] = true
 	}
 	pids, err := fs.Pids()
 	if err != nil {
@@ -93,7 +96,7 @@ func (fs FS) Groups(pgids []int, all bool) (map[int][]int, error) {
 	}
 	out := make(map[int][]int, len(pgids))
 	for _, pid := range pids {
-		if pid < lowest {
+		if pid < from {
 			continue
 		}
 		st, err := fs.Stat(pid)

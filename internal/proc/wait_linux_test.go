@@ -141,6 +141,14 @@ func TestGroupFindsForkedChild(t *testing.T) {
 	if m := g.Members(); len(m) != 2 || m[0] != pid || m[1] != w.Pid {
 		t.Errorf("Members = %v, want [%d %d]", m, pid, w.Pid)
 	}
+	// Another walk, whether or not the machine started processes since,
+	// keeps the members it knows.
+	if err := g.Rescan(false); err != nil {
+		t.Fatal(err)
+	}
+	if m := g.Members(); len(m) != 2 || m[1] != w.Pid {
+		t.Errorf("Members after another walk = %v, want [%d %d]", m, pid, w.Pid)
+	}
 	if socks := g.Sockets(); len(socks) != 0 {
 		t.Errorf("Sockets besides the listener = %v, want none", socks)
 	}

@@ -3,6 +3,8 @@ package proc
 import (
 	"errors"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -144,4 +146,20 @@ func FuzzParseSyscall(f *testing.F) {
 			t.Errorf("ParseSyscall failed with a non-zero Syscall %+v", s)
 		}
 	})
+}
+
+func TestParseLastPid(t *testing.T) {
+	data := readSample(t, "loadavg")
+	want, err := strconv.Atoi(strings.Fields(string(data))[4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ParseLastPid(data); err != nil || got != want {
+		t.Errorf("ParseLastPid = %d, %v; want %d", got, err, want)
+	}
+	for _, bad := range []string{"", "0.1 0.2 0.3 1/2", "0.1 0.2 0.3 1/2 x"} {
+		if _, err := ParseLastPid([]byte(bad)); err == nil {
+			t.Errorf("ParseLastPid(%q) succeeded", bad)
+		}
+	}
 }
