@@ -615,9 +615,9 @@ func TestControlAndMetricsDuringUpgrade(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	r := newUpgradeRig(t, "unicorn", "--metrics", addr)
-	old := r.m.Pid()
-	child := r.usr2(pmuxtest.Pmux())
+	r := pmuxtest.NewUpgradeRig(t, "unicorn", "--metrics", addr)
+	old := r.M.Pid()
+	child := r.USR2(pmuxtest.Pmux())
 	for _, pid := range []int{old, child} {
 		st, err := ctlStatus(t, pid)
 		if err != nil || st.MasterPID != pid {
@@ -628,11 +628,11 @@ func TestControlAndMetricsDuringUpgrade(t *testing.T) {
 	if st.UpgradeParent != old {
 		t.Errorf("new master's status names parent %d, want %d", st.UpgradeParent, old)
 	}
-	if events := r.m.Events("metrics_listening"); len(events) != 2 {
+	if events := r.M.Events("metrics_listening"); len(events) != 2 {
 		t.Errorf("%d masters serve metrics, want both", len(events))
 	}
 	// Commit: the old master goes, and with it its socket.
-	r.m.MustStop(syscall.SIGQUIT, 30*time.Second)
+	r.M.MustStop(syscall.SIGQUIT, 30*time.Second)
 	if _, err := os.Lstat(control.SocketPath(old)); !os.IsNotExist(err) {
 		t.Errorf("old master's socket after it exited: %v", err)
 	}

@@ -224,25 +224,25 @@ func TestFaultGracefulStopLetsAWrapperChildDrain(t *testing.T) {
 // master started.
 func TestFaultOldMasterSIGKILLSparesTheNewMaster(t *testing.T) {
 	t.Parallel()
-	r := newUpgradeRig(t, "unicorn")
-	old := r.m.Pid()
-	oldProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, pmuxtest.MasterIs(old)))
-	oldProcs = append(oldProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, pmuxtest.MasterIs(old)))...)
-	child := r.usr2(pmuxtest.PmuxV2())
-	newProcs := pmuxtest.PidsOf(r.m.WaitEvents("worker_ready", 2, 10*time.Second, pmuxtest.MasterIs(child)))
-	newProcs = append(newProcs, pmuxtest.PidsOf(r.m.WaitEvents("guard_started", 1, 10*time.Second, pmuxtest.MasterIs(child)))...)
+	r := pmuxtest.NewUpgradeRig(t, "unicorn")
+	old := r.M.Pid()
+	oldProcs := pmuxtest.PidsOf(r.M.WaitEvents("worker_ready", 2, 10*time.Second, pmuxtest.MasterIs(old)))
+	oldProcs = append(oldProcs, pmuxtest.PidsOf(r.M.WaitEvents("guard_started", 1, 10*time.Second, pmuxtest.MasterIs(old)))...)
+	child := r.USR2(pmuxtest.PmuxV2())
+	newProcs := pmuxtest.PidsOf(r.M.WaitEvents("worker_ready", 2, 10*time.Second, pmuxtest.MasterIs(child)))
+	newProcs = append(newProcs, pmuxtest.PidsOf(r.M.WaitEvents("guard_started", 1, 10*time.Second, pmuxtest.MasterIs(child)))...)
 	newProcs = append(newProcs, child)
 
-	r.m.Signal(syscall.SIGKILL)
-	r.m.Wait(5 * time.Second)
+	r.M.Signal(syscall.SIGKILL)
+	r.M.Wait(5 * time.Second)
 	pmuxtest.WaitProcsGone(t, "the old master's workers and guard", oldProcs, 5*time.Second)
 	for _, pid := range newProcs {
 		if !pmuxtest.Alive(pid) {
 			t.Errorf("process %d of the new master (%d) died with the old one; new: %v", pid, child, newProcs)
 		}
 	}
-	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.sock))
-	for _, e := range r.m.Events("worker_exited") {
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.Sock))
+	for _, e := range r.M.Events("worker_exited") {
 		if pmuxtest.MasterIs(child)(e) {
 			t.Errorf("a worker of the new master exited: %v", e)
 		}

@@ -76,8 +76,7 @@ func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	sd.Await(m.Pid(), "READY=1")
 	m.Signal(syscall.SIGUSR2)
-	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
+	child := m.AwaitUpgrade()
 	// Sent while the old master is still the main pid: systemd drops it.
 	sd.Await(child, "READY=1")
 	m.Signal(syscall.SIGQUIT)

@@ -14,193 +14,92 @@ import (
 	"github.com/pmux/pmux/internal/pmuxtest"
 )
 
-// upgradeRig is a master started from a path the test can replace, as a
-// deploy does, with a load running against it.
-type upgradeRig struct {
-	t       *testing.T
-	dir     string
-	path    string // the start path
-	pidfile string
-	sock    string
-	m       *pmuxtest.Master
-	loads   map[string]*pmuxtest.Load
-}
-
-func newUpgradeRig(t *testing.T, profile string, extra ...string) *upgradeRig {
-	dir := t.TempDir()
-	r := &upgradeRig{t: t, dir: dir, path: filepath.Join(dir, "pmux"), pidfile: filepath.Join(dir, "pmux.pid"),
-		sock: filepath.Join(dir, "web.sock")}
-	pmuxtest.CopyFile(t, pmuxtest.Pmux(), r.path)
-	args := append([]string{"run", "-w", "2", "--signals", profile, "-p", r.pidfile, "-b", "127.0.0.1:0", "-b", "unix:" + r.sock,
-		"--ready", "notify", "--worker-output", "inherit"}, extra...)
-	args = append(args, "--", pmuxtest.Worker())
-	r.m = pmuxtest.StartMasterAt(t, r.path, pmuxtest.Opts{}, args...)
-	r.m.WaitEvents("worker_ready", 2, 20*time.Second, nil)
-	t.Cleanup(r.cleanup)
-	return r
-}
-
-func (r *upgradeRig) startLoad() {
-	addr := r.m.Addr()
-	r.loads = map[string]*pmuxtest.Load{"tcp": pmuxtest.StartLoad("tcp", addr, 4), "unix": pmuxtest.StartLoad("unix", r.sock, 4)}
-}
-
-// stopLoad ends the load and asserts every request was answered.
-func (r *upgradeRig) stopLoad() {
-	r.t.Helper()
-	for _, load := range r.loads {
-		load.Stop()
-	}
-	for name, load := range r.loads {
-		if load.Failed.Load() != 0 {
-			r.t.Errorf("%s: %d of %d requests failed: %v", name, load.Failed.Load(), load.Failed.Load()+load.OK.Load(), load.Errors())
-		}
-		if load.OK.Load() < 50 {
-			r.t.Errorf("%s: only %d requests answered; the load did not run", name, load.OK.Load())
-		}
-	}
-}
-
-// usr2 replaces the binary, sends USR2 and returns the new master's pid
-// once its workers are ready.
-func (r *upgradeRig) usr2(newBinary string) int {
-	r.t.Helper()
-	pmuxtest.CopyFile(r.t, newBinary, r.path)
-	r.m.Signal(syscall.SIGUSR2)
-	child := pmuxtest.IntField(r.m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	r.m.WaitEvents("worker_ready", 2, 30*time.Second, pmuxtest.MasterIs(child))
-	starting := r.m.WaitEvents("master_starting", 1, 10*time.Second, pmuxtest.MasterIs(child))
-	if starting[0]["version"] != "upgrade-v2" && newBinary == pmuxtest.PmuxV2() {
-		r.t.Errorf("new master runs version %v, want the replaced binary's upgrade-v2", starting[0]["version"])
-	}
-	return child
-}
-
-func (r *upgradeRig) pidfileHolds(path string, pid int) {
-	r.t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil || string(data) != strconv.Itoa(pid)+"\n" {
-		r.t.Errorf("%s holds %q (%v), want %d", filepath.Base(path), data, err, pid)
-	}
-}
-
-func (r *upgradeRig) absent(path string) {
-	r.t.Helper()
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		r.t.Errorf("%s exists, want it gone", filepath.Base(path))
-	}
-}
-
-// waitOldWorkersGone waits for every worker of master pid to exit.
-func (r *upgradeRig) waitWorkersGone(pid int) {
-	r.t.Helper()
-	r.m.WaitFor("the old master's workers to stop", 30*time.Second, func(logs []map[string]any) bool {
-		for _, e := range pmuxtest.LiveWorkers(logs) {
-			if pmuxtest.IntField(e, "master") == pid {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// cleanup stops every master the rig started, by pid.
-func (r *upgradeRig) cleanup() {
-	for _, e := range r.m.Events("upgrade_started") {
-		pid := pmuxtest.IntField(e, "child")
-		if pmuxtest.Alive(pid) {
-			syscall.Kill(pid, syscall.SIGINT)
-			pmuxtest.WaitGone(r.t, pid, 20*time.Second)
-		}
-	}
-}
-
 func TestUpgradeCommitUnicorn(t *testing.T) {
-	r := newUpgradeRig(t, "unicorn")
-	old := r.m.Pid()
-	r.startLoad()
-	child := r.usr2(pmuxtest.PmuxV2())
-	r.pidfileHolds(r.pidfile, child)
-	r.pidfileHolds(r.pidfile+".oldbin", old)
+	r := pmuxtest.NewUpgradeRig(t, "unicorn")
+	old := r.M.Pid()
+	r.StartLoad()
+	child := r.USR2(pmuxtest.PmuxV2())
+	r.PidfileHolds(r.Pidfile, child)
+	r.PidfileHolds(r.Pidfile+".oldbin", old)
 	// A second USR2 during the upgrade is ignored.
-	r.m.Signal(syscall.SIGUSR2)
-	r.m.WaitEvents("upgrade_ignored", 1, 10*time.Second, nil)
-	r.m.Signal(syscall.SIGWINCH)
-	r.waitWorkersGone(old)
-	r.m.MustStop(syscall.SIGQUIT, 30*time.Second)
-	r.m.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
-	r.stopLoad()
-	r.pidfileHolds(r.pidfile, child)
-	r.absent(r.pidfile + ".oldbin")
-	if _, err := os.Stat(r.sock); err != nil {
+	r.M.Signal(syscall.SIGUSR2)
+	r.M.WaitEvents("upgrade_ignored", 1, 10*time.Second, nil)
+	r.M.Signal(syscall.SIGWINCH)
+	r.WaitWorkersGone(old)
+	r.M.MustStop(syscall.SIGQUIT, 30*time.Second)
+	r.M.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
+	r.StopLoad()
+	r.PidfileHolds(r.Pidfile, child)
+	r.Absent(r.Pidfile + ".oldbin")
+	if _, err := os.Stat(r.Sock); err != nil {
 		t.Errorf("unix socket gone after the old master left: %v", err)
 	}
-	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.sock))
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.Sock))
 	// The new master, stopped for good, cleans up after itself.
 	syscall.Kill(child, syscall.SIGQUIT)
 	pmuxtest.WaitGone(t, child, 30*time.Second)
-	r.absent(r.pidfile)
-	r.absent(r.sock)
+	r.Absent(r.Pidfile)
+	r.Absent(r.Sock)
 }
 
 func TestUpgradeRollbackUnicorn(t *testing.T) {
-	r := newUpgradeRig(t, "unicorn")
-	old := r.m.Pid()
-	r.startLoad()
-	child := r.usr2(pmuxtest.PmuxV2())
-	r.m.Signal(syscall.SIGWINCH)
-	r.waitWorkersGone(old)
+	r := pmuxtest.NewUpgradeRig(t, "unicorn")
+	old := r.M.Pid()
+	r.StartLoad()
+	child := r.USR2(pmuxtest.PmuxV2())
+	r.M.Signal(syscall.SIGWINCH)
+	r.WaitWorkersGone(old)
 	// Rollback: HUP brings the old workers back, QUIT the new master.
-	r.m.Signal(syscall.SIGHUP)
-	r.m.WaitEvents("worker_ready", 4, 30*time.Second, pmuxtest.MasterIs(old))
+	r.M.Signal(syscall.SIGHUP)
+	r.M.WaitEvents("worker_ready", 4, 30*time.Second, pmuxtest.MasterIs(old))
 	syscall.Kill(child, syscall.SIGQUIT)
-	r.m.WaitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
+	r.M.WaitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
 	pmuxtest.WaitGone(t, child, 10*time.Second)
-	r.stopLoad()
-	r.pidfileHolds(r.pidfile, old)
-	r.absent(r.pidfile + ".oldbin")
-	if _, err := os.Stat(r.sock); err != nil {
+	r.StopLoad()
+	r.PidfileHolds(r.Pidfile, old)
+	r.Absent(r.Pidfile + ".oldbin")
+	if _, err := os.Stat(r.Sock); err != nil {
 		t.Errorf("the new master removed the shared unix socket: %v", err)
 	}
-	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.sock))
+	pmuxtest.GetReport(t, pmuxtest.NewClient("unix", r.Sock))
 	// No upgrade is left in progress: another USR2 starts one.
-	r.m.Signal(syscall.SIGUSR2)
-	r.m.WaitEvents("upgrade_started", 2, 10*time.Second, nil)
+	r.M.Signal(syscall.SIGUSR2)
+	r.M.WaitEvents("upgrade_started", 2, 10*time.Second, nil)
 }
 
 func TestUpgradeCommitGunicorn(t *testing.T) {
-	r := newUpgradeRig(t, "gunicorn")
-	old := r.m.Pid()
-	r.startLoad()
-	child := r.usr2(pmuxtest.PmuxV2())
-	r.pidfileHolds(r.pidfile, old)
-	r.pidfileHolds(r.pidfile+".2", child)
-	r.m.Signal(syscall.SIGWINCH)
-	r.waitWorkersGone(old)
-	r.m.MustStop(syscall.SIGTERM, 30*time.Second) // gunicorn's graceful stop
-	r.m.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
-	r.stopLoad()
+	r := pmuxtest.NewUpgradeRig(t, "gunicorn")
+	old := r.M.Pid()
+	r.StartLoad()
+	child := r.USR2(pmuxtest.PmuxV2())
+	r.PidfileHolds(r.Pidfile, old)
+	r.PidfileHolds(r.Pidfile+".2", child)
+	r.M.Signal(syscall.SIGWINCH)
+	r.WaitWorkersGone(old)
+	r.M.MustStop(syscall.SIGTERM, 30*time.Second) // gunicorn's graceful stop
+	r.M.WaitEvents("upgrade_committed", 1, 10*time.Second, nil)
+	r.StopLoad()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if data, _ := os.ReadFile(r.pidfile); string(data) == strconv.Itoa(child)+"\n" {
+		if data, _ := os.ReadFile(r.Pidfile); string(data) == strconv.Itoa(child)+"\n" {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	r.pidfileHolds(r.pidfile, child)
-	r.absent(r.pidfile + ".2")
+	r.PidfileHolds(r.Pidfile, child)
+	r.Absent(r.Pidfile + ".2")
 }
 
 func TestUpgradeRollbackGunicorn(t *testing.T) {
-	r := newUpgradeRig(t, "gunicorn")
-	old := r.m.Pid()
-	r.startLoad()
-	child := r.usr2(pmuxtest.PmuxV2())
+	r := pmuxtest.NewUpgradeRig(t, "gunicorn")
+	old := r.M.Pid()
+	r.StartLoad()
+	child := r.USR2(pmuxtest.PmuxV2())
 	syscall.Kill(child, syscall.SIGTERM) // gunicorn's graceful stop, to the new master
-	r.m.WaitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
-	r.stopLoad()
-	r.pidfileHolds(r.pidfile, old)
-	r.absent(r.pidfile + ".2")
+	r.M.WaitEvents("upgrade_rolled_back", 1, 30*time.Second, nil)
+	r.StopLoad()
+	r.PidfileHolds(r.Pidfile, old)
+	r.Absent(r.Pidfile + ".2")
 }
 
 func TestUpgradeFailuresLeaveOldMasterServing(t *testing.T) {
@@ -217,23 +116,23 @@ func TestUpgradeFailuresLeaveOldMasterServing(t *testing.T) {
 		{"not executable", notExec, "upgrade_failed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newUpgradeRig(t, "unicorn")
-			r.startLoad()
+			r := pmuxtest.NewUpgradeRig(t, "unicorn")
+			r.StartLoad()
 			data, _ := os.ReadFile(tc.binary)
-			tmp := r.path + ".tmp"
+			tmp := r.Path + ".tmp"
 			mode := os.FileMode(0o755)
 			if tc.binary == notExec {
 				mode = 0o644
 			}
 			os.WriteFile(tmp, data, mode)
 			os.Chmod(tmp, mode)
-			os.Rename(tmp, r.path)
-			r.m.Signal(syscall.SIGUSR2)
-			r.m.WaitEvents(tc.event, 1, 20*time.Second, nil)
+			os.Rename(tmp, r.Path)
+			r.M.Signal(syscall.SIGUSR2)
+			r.M.WaitEvents(tc.event, 1, 20*time.Second, nil)
 			time.Sleep(500 * time.Millisecond) // the old master serves on
-			r.stopLoad()
-			r.pidfileHolds(r.pidfile, r.m.Pid())
-			r.absent(r.pidfile + ".oldbin")
+			r.StopLoad()
+			r.PidfileHolds(r.Pidfile, r.M.Pid())
+			r.Absent(r.Pidfile + ".oldbin")
 		})
 	}
 }
@@ -246,8 +145,7 @@ func TestUpgradeTellsSystemdTheNewMainPid(t *testing.T) {
 		"-b", "127.0.0.1:0", "--worker-output", "inherit", "--", pmuxtest.Worker())
 	sd.Await(0, "READY=1")
 	m.Signal(syscall.SIGUSR2)
-	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
+	child := m.AwaitUpgrade()
 	sd.Await(0, "READY=1") // the new master's
 	m.Signal(syscall.SIGQUIT)
 	sd.Await(0, "MAINPID=")
@@ -279,8 +177,7 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 	load := pmuxtest.StartLoad("tcp", addr, 4)
 	pmuxtest.CopyFile(t, pmuxtest.PmuxV2(), bin)
 	m.Signal(syscall.SIGUSR2)
-	child := pmuxtest.IntField(m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
-	t.Cleanup(func() { syscall.Kill(child, syscall.SIGINT); pmuxtest.WaitGone(t, child, 20*time.Second) })
+	child := m.AwaitUpgrade()
 	m.WaitEvents("listening", 1, 20*time.Second, func(e map[string]any) bool {
 		return pmuxtest.IntField(e, "master") == child && e["inherited"] == true && e["addr"] == addr
 	})
@@ -298,51 +195,51 @@ func TestUpgradeKeepsSystemdSockets(t *testing.T) {
 }
 
 func TestUpgradeCommand(t *testing.T) {
-	r := newUpgradeRig(t, "unicorn")
-	old := r.m.Pid()
-	r.startLoad()
-	pmuxtest.CopyFile(t, pmuxtest.PmuxV2(), r.path)
-	out, err := exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.pidfile, "--timeout", "60s").CombinedOutput()
+	r := pmuxtest.NewUpgradeRig(t, "unicorn")
+	old := r.M.Pid()
+	r.StartLoad()
+	pmuxtest.CopyFile(t, pmuxtest.PmuxV2(), r.Path)
+	out, err := exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.Pidfile, "--timeout", "60s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("pmux upgrade: %v\n%s", err, out)
 	}
-	child := pmuxtest.IntField(r.m.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
+	child := pmuxtest.IntField(r.M.WaitEvents("upgrade_started", 1, 10*time.Second, nil)[0], "child")
 	if !strings.Contains(string(out), fmt.Sprintf("pmux %d serves alone", child)) {
 		t.Errorf("output %q does not report the new master", out)
 	}
-	r.m.Wait(10 * time.Second) // the old master is gone
-	r.stopLoad()
-	r.pidfileHolds(r.pidfile, child)
+	r.M.Wait(10 * time.Second) // the old master is gone
+	r.StopLoad()
+	r.PidfileHolds(r.Pidfile, child)
 	if pmuxtest.Alive(old) {
 		t.Errorf("old master %d still running", old)
 	}
 }
 
 func TestUpgradeCommandRollsBack(t *testing.T) {
-	r := newUpgradeRig(t, "unicorn")
-	r.startLoad()
+	r := pmuxtest.NewUpgradeRig(t, "unicorn")
+	r.StartLoad()
 	broken := "#!/bin/sh\ncase \"$1\" in version) echo pmux broken; exit 0;; check) exit 0;; esac\necho cannot start >&2\nexit 3\n"
-	tmp := r.path + ".tmp"
+	tmp := r.Path + ".tmp"
 	os.WriteFile(tmp, []byte(broken), 0o755)
-	os.Rename(tmp, r.path)
-	cmd := exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.pidfile, "--timeout", "5s")
+	os.Rename(tmp, r.Path)
+	cmd := exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.Pidfile, "--timeout", "5s")
 	out, _ := cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "rolled back") || !strings.Contains(string(out), "step") {
 		t.Errorf("exit %d, output %q; want 1 naming the step and the rollback", code, out)
 	}
 	time.Sleep(300 * time.Millisecond)
-	r.stopLoad()
-	r.pidfileHolds(r.pidfile, r.m.Pid())
+	r.StopLoad()
+	r.PidfileHolds(r.Pidfile, r.M.Pid())
 
 	// A binary that fails its own check is refused before anything moves.
 	os.WriteFile(tmp, []byte("#!/bin/sh\necho no such thing >&2\nexit 2\n"), 0o755)
-	os.Rename(tmp, r.path)
-	cmd = exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.pidfile)
+	os.Rename(tmp, r.Path)
+	cmd = exec.Command(pmuxtest.Pmux(), "upgrade", "--pidfile", r.Pidfile)
 	out, _ = cmd.CombinedOutput()
 	if code := cmd.ProcessState.ExitCode(); code != 1 || !strings.Contains(string(out), "step 1") || !strings.Contains(string(out), "nothing was changed") {
 		t.Errorf("exit %d, output %q", code, out)
 	}
-	if n := len(r.m.Events("upgrade_started")); n > 1 {
+	if n := len(r.M.Events("upgrade_started")); n > 1 {
 		t.Errorf("a refused binary was started")
 	}
 }
