@@ -19,7 +19,8 @@ func TestListenerQueuedCountsWaitingConnections(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "web.sock")
 	began := time.Now()
 	// sleep never accepts: every connection stays queued.
-	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "-b", "127.0.0.1:0", "-b", "unix:"+sock,
+	// sleep never waits on the socket either, so it is ready at exec.
+	m := pmuxtest.StartMaster(t, pmuxtest.Opts{Env: []string{env}}, "run", "--ready", "none", "-b", "127.0.0.1:0", "-b", "unix:"+sock,
 		"--metrics", "127.0.0.1:0", "--worker-output", "inherit", "--", "sleep", "1000")
 	m.ReadyWorkers(1)
 	addr := m.WaitEvents("metrics_listening", 1, 10*time.Second, nil)[0]["addr"].(string)

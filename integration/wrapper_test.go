@@ -148,7 +148,9 @@ func TestWrapperBundleExec(t *testing.T) {
 // reported as such, not as a lost socket.
 func TestSocketLostNotForExitedWorker(t *testing.T) {
 	t.Parallel()
-	m, checked := socketCheck(t, "none", nil, "sh", "-c", "exec 3>&-; exec sleep 0.3")
+	// Up past the 1 s a worker ready at exec must stay up to count as
+	// booted, gone before the check 2 s after its start.
+	m, checked := socketCheck(t, "none", nil, "sh", "-c", "exec 3>&-; exec sleep 1.3")
 	if checked["result"] != "exited" {
 		t.Errorf("check result %v, want exited", checked["result"])
 	}
