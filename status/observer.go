@@ -13,4 +13,3 @@ type Observer interface {
 	// Upgraded reports a binary upgrade that left this master in charge.
 	Upgraded()
 }
-
