@@ -42,6 +42,9 @@ const whySlowTput = "pmux itself never stops an old worker before its replacemen
 
 const whySlowLatency = whySlowTput
 
+const whyAutoWakeups = "--ready auto reads /proc only while a worker boots, and arms no timer otherwise; what an idle " +
+	"master wakes for is the Go runtime's sysmon, under every --ready mode alike (see the idle wakeups above)."
+
 const whyMasterKill = "pmux's own part, the kernel's parent-death signal to every worker, is immediate; the rest is how " +
 	"long the workers take to exit on their stop signal, which is the app's (the Go example finishes its in-flight " +
 	"requests first), and how loaded the machine was."

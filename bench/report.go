@@ -119,7 +119,7 @@ type target struct {
 	guniRef, unicRef string // the figures the brief quotes for the peers
 }
 
-func report(c cfg, in info, flavors []flavor, res *results) string {
+func report(c cfg, in info, flavors, slowFlavors, idleFlavors []flavor, res *results) string {
 	var b strings.Builder
 	all := names(flavors)
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -211,12 +211,29 @@ func report(c cfg, in info, flavors []flavor, res *results) string {
 	table(&b, res, "reload", all, reloadCols)
 	ratios(&b, res, "reload", []string{"replaced", "maxAfter"}, []string{"replaced", "max latency"})
 
-	p("## Reload of an app that boots in 1 s (the headline)\n\nEvery server started with `APP_BOOT_DELAY=1`: the app sleeps 1 s while it loads. One HUP at 1 s into a 5 s load; windows over the 3 s after the HUP. pmux runs with `--ready notify`: a new worker is started and ready before an old one is stopped. gunicorn and unicorn stop the old workers at once and the new ones load the app for a second.\n\n")
-	table(&b, res, "slowreload", all, reloadCols)
+	p("## Reload of an app that boots in 1 s (the headline)\n\nEvery server started with `APP_BOOT_DELAY=1`: the app sleeps 1 s while it loads. One HUP at 1 s into a 5 s load; windows over the 3 s after the HUP. `pmux + Go`, `pmux + gunicorn(1)` and `pmux + unicorn(1)` run with `--ready notify` and the apps' READY=1 hooks. `--ready auto` rows have no help from the app at all: the Go example sends nothing (it has no NOTIFY_SOCKET), gunicorn runs as `gunicorn -w 1 app:app` and unicorn as `unicorn config.ru`, with no config file, no hook and no preload; pmux sees a worker ready once a process of its group waits on the socket. Under `--ready none` a worker counts as ready at exec, so the old ones are stopped while the new ones still load, as gunicorn and unicorn do. gunicorn and unicorn alone stop the old workers at once and the new ones load the app for a second.\n\n")
+	table(&b, res, "slowreload", names(slowFlavors), reloadCols)
 	ratios(&b, res, "slowreload", []string{"replaced", "maxAfter", "within50"}, []string{"replaced", "max latency", "answered within 50 ms"})
+	p("pmux's own CPU from the HUP until all 4 new workers answer (median, min–max over the runs), and per worker booted; the difference between `--ready auto` and `--ready none` for the same app is what looking for the wait costs a boot.\n\n")
+	p("| | master CPU ms, HUP → replaced | per worker booted ms |\n|---|---|---|\n")
+	for _, f := range slowFlavors {
+		d := res.find("slowreload", f.name).get("masterCPU")
+		if !f.pmux || len(d) == 0 {
+			continue
+		}
+		per := dist{}
+		for _, v := range d {
+			per = append(per, v/4)
+		}
+		p("| %s | %s | %s |\n", f.name, d.cell(fmtMs), per.cell(fmtMs))
+	}
+	p("\n")
+	if auto, none := res.find("slowreload", pmuxGoAuto.name).get("masterCPU"), res.find("slowreload", pmuxGoNone.name).get("masterCPU"); len(auto) > 0 && len(none) > 0 {
+		p("Auto detection per worker boot (Go example, 1 s boot): %s ms of master CPU ((auto − none) ÷ 4, medians).\n\n", fmtMs((auto.median()-none.median())/4))
+	}
 
 	p("## Idle master\n\nA separate set of servers, started first and never sent a request or a signal: %v all at once while nothing else runs, then the whole session. Master RSS is VmRSS of /proc/<pid>/status; total PSS adds up the proportional set size (smaps_rollup) of the master and every process below it, so shared pages count once. Wakeups are the voluntary plus involuntary context switches of every thread of the master (/proc/<pid>/task/*/status); CPU is the master's user+system time. Cells over %d segments of a third each.\n\n", c.idle, 3)
-	table(&b, res, "idle", all, []col{
+	table(&b, res, "idle", names(idleFlavors), []col{
 		{"rss", "master RSS MB", cellOf(func(v float64) string { return fmt.Sprintf("%.1f", v) })},
 		{"rssAnon", "of which anonymous MB", cellOf(func(v float64) string { return fmt.Sprintf("%.1f", v) })},
 		{"rssFile", "of which file-backed MB", cellOf(func(v float64) string { return fmt.Sprintf("%.1f", v) })},
@@ -386,11 +403,20 @@ func buildTargets(res *results) []target {
 	add(target{what: "idle master wakeups", bar: "≤ 0.02/s", pmux: wake(pg), guni: wake(g), unic: wake(u),
 		guniRef: "1.0/s", unicRef: "0.07/s", pmuxVal: wakeVal, ok: func(v float64) bool { return v <= 0.02 },
 		short: whyWakeups})
+	// --ready auto looks only while a worker boots: an idle master under
+	// it must wake no more than one under notify. A 30 s window counts
+	// whole wakeups, so one more is the measure's own grain.
+	autoWake := med("idle", pmuxGoAuto.name, "wakeups") - med("idle", pg, "wakeups")
+	if d, n := res.find("idle", pmuxGoAuto.name).get("longWakeups"), res.find("idle", pg).get("longWakeups"); len(d) > 0 && len(n) > 0 {
+		autoWake = d.median() - n.median()
+	}
+	add(target{what: "idle master wakeups, --ready auto beyond notify", bar: "0", pmux: wake(pmuxGoAuto.name), guni: "–", unic: "–",
+		pmuxVal: autoWake, ok: func(v float64) bool { return v <= 1.0/30 }, short: whyAutoWakeups})
 	for _, x := range []struct{ scen, what string }{{"hup", "failed requests, HUP every 2 s"}, {"ttin", "failed requests, TTIN/TTOU"}, {"dance", "failed requests, USR2 + WINCH + QUIT"}} {
 		add(target{what: x.what, bar: "0", pmux: failed(x.scen, pg), guni: failed(x.scen, g), unic: failed(x.scen, u),
 			pmuxVal: sum(x.scen, pg, "failed"), ok: func(v float64) bool { return v == 0 }, short: whyFailed})
 	}
-	for _, f := range []string{pg, pmuxWSGI.name, pmuxRack.name} {
+	for _, f := range []string{pg, pmuxWSGI.name, pmuxRack.name, pmuxGoAuto.name, pmuxWSGIAuto.name, pmuxRackAuto.name} {
 		label := ""
 		if f != pg {
 			label = " (" + f + ")"

@@ -173,6 +173,12 @@ func scenarioReload(c cfg, s *server, m metrics, slow bool) error {
 		// Everyone who answers just before the HUP is the old generation.
 		sleepUntil(l, hupAt)
 		old := l.respondersSince(l.now() - 300*time.Millisecond)
+		// pmux's own CPU from the HUP until the new workers serve: the
+		// spawns and stops, and under --ready auto the looking.
+		var cpu0 time.Duration
+		if s.f.pmux {
+			cpu0, _ = cpuTime(s.master)
+		}
 		t0 := time.Now()
 		if err := s.signal(syscall.SIGHUP); err != nil {
 			return err
@@ -192,6 +198,11 @@ func scenarioReload(c cfg, s *server, m metrics, slow bool) error {
 			}
 			if fresh >= s.target {
 				replaced = time.Since(t0)
+				if s.f.pmux {
+					if cpu1, err := cpuTime(s.master); err == nil {
+						m.add("masterCPU", ms(cpu1-cpu0))
+					}
+				}
 				return true
 			}
 			return false

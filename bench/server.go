@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pmux/pmux/internal/proc"
+	"github.com/pmux/pmux/spawn"
 )
 
 // flavor is one way of serving the trivial app with 4 workers.
@@ -26,18 +27,31 @@ type flavor struct {
 	peer string   // "gunicorn" or "unicorn": the master, or the server pmux runs
 	app  string   // go, wsgi or rack
 	args []string // extra pmux flags
+	// ready is pmux's --ready: "" is notify, with the hooks of
+	// bench/apps/*-pmux.conf.*; plain runs gunicorn and unicorn with one
+	// worker and no config at all, no hook, no preload.
+	ready string
+	plain bool
 }
 
 var (
-	pmuxGo   = flavor{"pmux + Go", true, "", "go", nil}
-	pmuxWSGI = flavor{"pmux + gunicorn(1)", true, "gunicorn", "wsgi", nil}
-	pmuxRack = flavor{"pmux + unicorn(1)", true, "unicorn", "rack", nil}
-	gunicorn = flavor{"gunicorn", false, "gunicorn", "wsgi", nil}
-	unicorn  = flavor{"unicorn", false, "unicorn", "rack", nil}
+	pmuxGo   = flavor{name: "pmux + Go", pmux: true, app: "go"}
+	pmuxWSGI = flavor{name: "pmux + gunicorn(1)", pmux: true, peer: "gunicorn", app: "wsgi"}
+	pmuxRack = flavor{name: "pmux + unicorn(1)", pmux: true, peer: "unicorn", app: "rack"}
+	gunicorn = flavor{name: "gunicorn", peer: "gunicorn", app: "wsgi"}
+	unicorn  = flavor{name: "unicorn", peer: "unicorn", app: "rack"}
 	// unicorn writes an access-log line per request to stderr; behind
 	// pmux with --worker-output inherit, those lines bypass pmux, as they
 	// do with unicorn alone.
-	pmuxRackInherit = flavor{"pmux + unicorn(1), output inherited", true, "unicorn", "rack", []string{"--worker-output", "inherit"}}
+	pmuxRackInherit = flavor{name: "pmux + unicorn(1), output inherited", pmux: true, peer: "unicorn", app: "rack", args: []string{"--worker-output", "inherit"}}
+
+	// The same servers with no cooperation at all: the Go example sends
+	// READY=1 only when it has a NOTIFY_SOCKET, which --ready auto and
+	// none do not give; gunicorn and unicorn run with no config file.
+	pmuxGoAuto   = flavor{name: "pmux + Go (--ready auto)", pmux: true, app: "go", ready: "auto"}
+	pmuxGoNone   = flavor{name: "pmux + Go (--ready none)", pmux: true, app: "go", ready: "none"}
+	pmuxWSGIAuto = flavor{name: "pmux + gunicorn(1) no hooks (--ready auto)", pmux: true, peer: "gunicorn", app: "wsgi", ready: "auto", plain: true}
+	pmuxRackAuto = flavor{name: "pmux + unicorn(1) no hooks (--ready auto)", pmux: true, peer: "unicorn", app: "rack", ready: "auto", plain: true}
 )
 
 // env is what the runner found: binaries, app files, a scratch directory.
@@ -91,13 +105,23 @@ func startServer(e *env, f flavor, extraEnv ...string) (*server, error) {
 	workers := strconv.Itoa(e.workers)
 	var argv []string
 	if f.pmux {
-		argv = append([]string{e.pmux, "run", "-w", workers, "-b", s.addr, "-p", s.pidfile, "--ready", "notify"}, f.args...)
-		switch f.app {
-		case "go":
+		ready := f.ready
+		if ready == "" {
+			ready = "notify"
+		}
+		argv = append([]string{e.pmux, "run", "-w", workers, "-b", s.addr, "-p", s.pidfile, "--ready", ready}, f.args...)
+		switch {
+		case f.app == "go":
 			argv = append(argv, "--", e.goApp)
-		case "wsgi":
+		case f.app == "wsgi" && f.plain:
+			argv = append(argv, "--", "gunicorn", "-w", "1", "--chdir", apps, "app:app")
+		case f.app == "wsgi":
 			argv = append(argv, "--", "gunicorn", "-c", filepath.Join(apps, "gunicorn-pmux.conf.py"))
-		case "rack":
+		case f.app == "rack" && f.plain:
+			// unicorn's defaults: one worker, no preload; it adopts
+			// pmux's socket through LISTEN_FDS.
+			argv = append(argv, "--stop-signal", "QUIT", "--", "unicorn", filepath.Join(apps, "config.ru"))
+		case f.app == "rack":
 			argv = append(argv, "--stop-signal", "QUIT", "--", "unicorn", "-c", filepath.Join(apps, "unicorn-pmux.conf.rb"), filepath.Join(apps, "config.ru"))
 		}
 	} else {
@@ -170,11 +194,18 @@ func (s *server) workers() []int {
 func (s *server) workersOf(master int) []int {
 	var out []int
 	for _, c := range children(master) {
-		if !s.isNewMaster(c) {
+		if !s.isNewMaster(c) && !isGuard(c) {
 			out = append(out, c)
 		}
 	}
 	return out
+}
+
+// isGuard tells pmux's guard, the child that outlives its master only to
+// kill the workers, from a worker.
+func isGuard(pid int) bool {
+	args, err := proc.Default.Cmdline(pid)
+	return err == nil && len(args) > 0 && strings.HasPrefix(args[0], spawn.GuardTitle)
 }
 
 // isNewMaster tells a new master, re-executed for an upgrade, from a

@@ -51,6 +51,10 @@ func parseGuardInfo(s string) (guardInfo, error) {
 	return guardInfo{pid: pid, pgid: pgid, start: start}, nil
 }
 
+// GuardTitle begins a guard's argv[0], so that ps, and whoever lists a
+// master's children, tells it from a worker.
+const GuardTitle = "pmux: guard of master "
+
 // IsGuard reports whether the master started this process as its guard.
 // main checks it right after IsShim and then calls RunGuard.
 func IsGuard() bool {
@@ -128,7 +132,7 @@ func (s *Spawner) StartGuard(exited func(Exit)) (int, error) {
 		Files: []uintptr{null, null, null, r.Fd(), readyW.Fd()},
 		Sys:   guardSysProcAttr(),
 	}
-	argv := []string{"pmux: guard of master " + strconv.Itoa(g.pid)}
+	argv := []string{GuardTitle + strconv.Itoa(g.pid)}
 	pid, err := s.onThread(func() (int, error) { return syscall.ForkExec(s.self, argv, attr) })
 	if err != nil {
 		w.Close()
