@@ -45,13 +45,17 @@ func main() {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT)
 
+	// Boot before taking the sockets: net.FileListener puts a socket in the
+	// Go runtime's poller at once, and the runtime's idle epoll_wait on it
+	// would look to pmux's --ready auto like a server waiting for
+	// connections while the app is still booting.
+	if err := bootDelay(); err != nil {
+		log.Fatalf("boot: %v", err)
+	}
+
 	listeners, err := listeners()
 	if err != nil {
 		log.Fatalf("listen: %v", err)
-	}
-
-	if err := bootDelay(); err != nil {
-		log.Fatalf("boot: %v", err)
 	}
 
 	srv := newServer(http.HandlerFunc(hello))

@@ -3,15 +3,17 @@
 // hands it (fds 3.., LISTEN_FDS) with server.listen({fd}), and stops the way
 // pmux expects.
 //
-//   pmux run -w 4 -b 127.0.0.1:8000 --ready delay=500ms -- node examples/node/server.js
+//   pmux run -w 4 -b 127.0.0.1:8000 -- node examples/node/server.js
 //
 //   GET /            hello from pid=<pid> slot=<PMUX_WORKER> gen=<PMUX_GENERATION> lang=node
 //   GET /?sleep=1.5  the same, 1.5 s later (an in-flight request for stop tests)
 //
 // TERM (or QUIT): stop accepting, finish in-flight requests, exit 0.
 // INT: exit 0 at once.
-// Readiness: Node's standard library has no unix datagram sockets, so this
-// app cannot send READY=1; run it with `--ready delay=DUR` (or `none`).
+// Readiness: nothing to do. Node's standard library has no unix datagram
+// sockets, so this app cannot send READY=1, and needs not: pmux's --ready
+// auto (the default with a bind) sees it ready once its event loop waits on
+// the socket (epoll), after the boot.
 // APP_BOOT_DELAY=<seconds> sleeps before serving.
 // Run alone (no LISTEN_FDS) it listens on 127.0.0.1:$PORT, else 127.0.0.1:8000.
 

@@ -1,6 +1,6 @@
 """An ASGI app for uvicorn under pmux.
 
-    pmux run -w 4 -b 127.0.0.1:8000 --ready notify -- \
+    pmux run -w 4 -b 127.0.0.1:8000 -- \
       python3 -m uvicorn --fd 3 --app-dir examples/python asgi:app
 
 uvicorn does not read LISTEN_FDS: `--fd 3` tells it where the socket is.
@@ -9,32 +9,19 @@ uvicorn does not read LISTEN_FDS: `--fd 3` tells it where the socket is.
     GET /            hello from pid=<pid> slot=<PMUX_WORKER> gen=<PMUX_GENERATION> lang=asgi
     GET /?sleep=1.5  the same, 1.5 s later (an in-flight request for stop tests)
 
-uvicorn does not speak sd_notify, so this app does it from the lifespan
-startup event (in the uvicorn process, which is the pmux worker), after
-APP_BOOT_DELAY=<seconds>. The socket is already listening by then (pmux bound
-it), so a request that arrives first just waits in the backlog.
+Readiness: nothing to do. uvicorn does not speak sd_notify, and needs not:
+pmux's --ready auto (the default with a bind) sees the worker ready once
+uvicorn's event loop waits on the socket (epoll), after the lifespan startup
+event, where APP_BOOT_DELAY=<seconds> sleeps. A request that arrives first
+waits in the backlog, for an old worker to take it.
 
 Signals: TERM and a first INT are uvicorn's graceful stop; a second INT forces it.
 """
 
 import asyncio
 import os
-import socket
 import sys
 import urllib.parse
-
-
-def sd_notify(state):
-    """sd_notify(3) by hand: one datagram; '@' names an abstract socket."""
-    path = os.environ.get("NOTIFY_SOCKET")
-    if not path:
-        return
-    addr = "\0" + path[1:] if path.startswith("@") else path
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-            s.sendto(state.encode(), addr)
-    except OSError as e:
-        print(f"asgi-example: notify {path}: {e}", file=sys.stderr, flush=True)
 
 
 async def lifespan(receive, send):
@@ -47,9 +34,7 @@ async def lifespan(receive, send):
                       file=sys.stderr, flush=True)
                 await asyncio.sleep(float(delay))
             await send({"type": "lifespan.startup.complete"})
-            sd_notify("READY=1\nSTATUS=serving")
         elif event["type"] == "lifespan.shutdown":
-            sd_notify("STOPPING=1")
             await send({"type": "lifespan.shutdown.complete"})
             return
 

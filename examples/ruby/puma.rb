@@ -2,8 +2,11 @@
 #
 # puma under pmux: one puma in single mode per pmux worker.
 #
-#   pmux run -w 4 -b 127.0.0.1:8000 --ready notify --signals puma -- \
+#   pmux run -w 4 -b 127.0.0.1:8000 --signals puma -- \
 #     puma -C examples/ruby/puma.rb examples/ruby/config.ru
+#
+# Readiness: nothing to do. pmux's --ready auto (the default with a bind)
+# sees a worker ready once puma waits on the socket, after the app loaded.
 #
 # Socket: puma adopts systemd-style LISTEN_FDS itself when LISTEN_PID is its
 # pid, but puma 5 only *uses* an activated socket whose address equals one of
@@ -22,28 +25,7 @@ bind "tcp://127.0.0.1:#{ENV.fetch('PORT', '8000')}"
 # as a crash. Exit 0 instead, as pmux expects of a graceful stop.
 raise_exception_on_sigterm false
 
-# READY=1 once puma serves. With the ruby-sd-notify package (gem sd_notify)
-# installed, puma does this itself whenever NOTIFY_SOCKET is set; without it,
-# this small plugin does (and puma logs "Systemd integration failed", harmless).
-begin
-  require 'sd_notify'
-rescue LoadError
-  require 'socket'
-  Puma::Plugins.register('pmux_notify', Class.new(Puma::Plugin) do
-    def start(launcher)
-      launcher.events.on_booted { notify("READY=1\nSTATUS=serving") }
-      launcher.events.on_stopped { notify('STOPPING=1') }
-    end
-
-    def notify(state)
-      path = ENV['NOTIFY_SOCKET']
-      return if path.nil? || path.empty?
-
-      path = "\0#{path[1..]}" if path.start_with?('@') # abstract socket
-      Socket.open(:UNIX, :DGRAM) { |s| s.send(state, 0, Socket.sockaddr_un(path)) }
-    rescue SystemCallError => e
-      warn "pmux_notify: #{ENV['NOTIFY_SOCKET']}: #{e.message}"
-    end
-  end)
-  plugin :pmux_notify
-end
+# A connection puma accepted just as a graceful stop began must still be
+# answered: without this, puma 5 closes what it accepted but has not read
+# yet, and the client sees the connection close with no response.
+drain_on_shutdown
