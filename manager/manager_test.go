@@ -11,6 +11,7 @@ import (
 
 	"github.com/pmux/pmux/internal/sdnotify"
 	"github.com/pmux/pmux/signalmap"
+	"github.com/pmux/pmux/spawn"
 )
 
 func envOf(c call) map[string]string {
@@ -474,5 +475,80 @@ func TestReloadIsFinishedWhenItsGenerationServesOrItFails(t *testing.T) {
 	}
 	if r := h.status().Reload; r.Started != 2 || r.Finished != 2 || r.Error != "config pmux.toml: line 3: bad" {
 		t.Fatalf("reload %+v after a failed one, want started 2, finished 2 and its error", r)
+	}
+}
+
+// batchSpawner is a fakeSpawner that also starts workers in batches, as
+// the real one does on several threads, and says each batch's size.
+type batchSpawner struct {
+	*fakeSpawner
+	batches chan int
+}
+
+func (b *batchSpawner) StartAll(specs []spawn.Spec) []spawn.Started {
+	b.batches <- len(specs)
+	out := make([]spawn.Started, len(specs))
+	for i, spec := range specs {
+		out[i].Pid, out[i].Err = b.Start(spec)
+	}
+	return out
+}
+
+// TestReloadStartsItsWorkersInOneBatch: a boot and a reload hand all their
+// workers to the spawner at once, so they fork side by side and none waits
+// behind a slow one; a rolling restart still starts one slot at a time.
+func TestReloadStartsItsWorkersInOneBatch(t *testing.T) {
+	const n = 8
+	start := func(profile signalmap.Profile) (*harness, *batchSpawner) {
+		sp := &batchSpawner{newFakeSpawner(), make(chan int, 64)}
+		return newHarnessOpts(t, sp.fakeSpawner, profile, func(o *Options) { o.Spawner = sp },
+			PoolConfig{Workers: n, Ready: ReadyNotify}), sp
+	}
+	batch := func(h *harness, sp *batchSpawner, want int) []int {
+		t.Helper()
+		select {
+		case got := <-sp.batches:
+			if got != want {
+				t.Fatalf("a batch of %d starts, want %d", got, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no batch of %d starts", want)
+		}
+		var pids []int
+		for range want {
+			pids = append(pids, h.expectStart().pid)
+		}
+		for _, pid := range pids {
+			h.ready(pid)
+		}
+		return pids
+	}
+
+	h, sp := start(signalmap.Unicorn)
+	old := batch(h, sp, n)
+	h.expectQuiet()
+	h.signals <- syscall.SIGHUP
+	batch(h, sp, n)
+	for range old {
+		if c := h.next(); c.start || c.signal != syscall.SIGTERM || !slices.Contains(old, c.pid) {
+			t.Fatalf("got %+v, want an old worker stopped", c)
+		}
+	}
+	h.expectQuiet()
+
+	h, sp = start(signalmap.Puma)
+	old = batch(h, sp, n)
+	h.expectQuiet()
+	h.signals <- syscall.SIGUSR1 // puma: rolling_restart
+	for range n {
+		c := h.expectStart()
+		h.expectQuiet() // the next slot waits for this one
+		h.ready(c.pid)
+		if c := h.next(); c.signal != syscall.SIGTERM || !slices.Contains(old, c.pid) {
+			t.Fatalf("got %+v, want an old worker stopped", c)
+		}
+	}
+	if len(sp.batches) != 0 {
+		t.Errorf("the rolling restart started %d workers at once", <-sp.batches)
 	}
 }

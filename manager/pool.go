@@ -208,6 +208,12 @@ func (m *Manager) reconcileOnce(p *pool) {
 	for len(p.slots) < p.target {
 		p.slots = append(p.slots, &slot{index: len(p.slots)})
 	}
+	// The slots to start are gathered and started together, so that a
+	// reload's workers fork side by side; replacing counts those among them
+	// that replace a worker, against the surge.
+	var starts []*slot
+	replacing := 0
+	defer func() { m.startWorkers(p, starts) }()
 	for _, s := range p.slots {
 		if s.index >= p.target {
 			if s.respawn != nil {
@@ -225,10 +231,13 @@ func (m *Manager) reconcileOnce(p *pool) {
 			if s.respawn != nil {
 				continue
 			}
-			if len(s.workers) > 0 && p.replacing() >= p.surge {
+			if len(s.workers) > 0 && p.replacing()+replacing >= p.surge {
 				continue
 			}
-			m.startWorker(p, s)
+			if len(s.workers) > 0 {
+				replacing++
+			}
+			starts = append(starts, s)
 		case cur.state == ready:
 			for _, w := range s.workers {
 				if w != cur {
@@ -243,10 +252,71 @@ func (m *Manager) reconcileOnce(p *pool) {
 	}
 }
 
-func (m *Manager) startWorker(p *pool, s *slot) {
-	if m.bootErr != nil {
-		return // the start failed: nothing more starts, Run stops the rest
+// BatchSpawner is a Spawner that can start several workers at once, side
+// by side (the real one, on several threads): the manager then starts a
+// reload's workers in one batch.
+type BatchSpawner interface {
+	StartAll([]spawn.Spec) []spawn.Started
+}
+
+// startWorkers starts a worker in each of slots, in one batch when the
+// Spawner can, and then sets each one up in order.
+func (m *Manager) startWorkers(p *pool, slots []*slot) {
+	b, batch := m.opts.Spawner.(BatchSpawner)
+	if !batch || len(slots) < 2 {
+		for _, s := range slots {
+			if m.bootErr != nil {
+				return // the start failed: nothing more starts, Run stops the rest
+			}
+			spec, pipeR, pipeW, err := m.workerSpec(p, s)
+			if err != nil {
+				m.startFailed(p, s, err)
+				continue
+			}
+			began := m.clock.Now()
+			pid, err := m.opts.Spawner.Start(spec)
+			if pipeW != nil {
+				pipeW.Close()
+			}
+			m.startedWorker(p, s, pipeR, spawn.Started{Pid: pid, Err: err, Took: m.clock.Now().Sub(began)}, began)
+		}
+		return
 	}
+	type pending struct {
+		s     *slot
+		pipeR *logs.Pipe
+		pipeW *os.File
+	}
+	var todo []pending
+	var specs []spawn.Spec
+	for _, s := range slots {
+		if m.bootErr != nil {
+			break
+		}
+		spec, pipeR, pipeW, err := m.workerSpec(p, s)
+		if err != nil {
+			m.startFailed(p, s, err)
+			continue
+		}
+		todo = append(todo, pending{s, pipeR, pipeW})
+		specs = append(specs, spec)
+	}
+	if len(specs) == 0 {
+		return
+	}
+	began := m.clock.Now()
+	results := b.StartAll(specs)
+	for i, x := range todo {
+		if x.pipeW != nil {
+			x.pipeW.Close()
+		}
+		m.startedWorker(p, x.s, x.pipeR, results[i], began)
+	}
+}
+
+// workerSpec prepares slot s's worker: its spec and, when pmux reads the
+// output, the pipe for it.
+func (m *Manager) workerSpec(p *pool, s *slot) (spawn.Spec, *logs.Pipe, *os.File, error) {
 	cfg := p.cfg
 	spec := spawn.Spec{
 		Path:              cfg.Path,
@@ -260,31 +330,29 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 	for _, l := range cfg.Listeners {
 		spec.Files = append(spec.Files, l.File)
 	}
-	var pipeR *logs.Pipe
-	var pipeW *os.File
-	if m.opts.Output != nil {
-		var err error
-		pipeR, pipeW, err = m.opts.Output.NewPipe()
-		if err != nil {
-			m.startFailed(p, s, err)
-			return
-		}
-		spec.Stdout, spec.Stderr = pipeW, pipeW
-	} else {
+	if m.opts.Output == nil {
 		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+		return spec, nil, nil, nil
 	}
-	began := m.clock.Now()
-	pid, err := m.opts.Spawner.Start(spec)
-	if pipeW != nil {
-		pipeW.Close()
-	}
+	pipeR, pipeW, err := m.opts.Output.NewPipe()
 	if err != nil {
+		return spec, nil, nil, err
+	}
+	spec.Stdout, spec.Stderr = pipeW, pipeW
+	return spec, pipeR, pipeW, nil
+}
+
+// startedWorker takes on the worker just started in s (or its failure).
+func (m *Manager) startedWorker(p *pool, s *slot, pipeR *logs.Pipe, r spawn.Started, began time.Time) {
+	cfg := p.cfg
+	if r.Err != nil {
 		if pipeR != nil {
 			pipeR.Close()
 		}
-		m.startFailed(p, s, err)
+		m.startFailed(p, s, r.Err)
 		return
 	}
+	pid := r.Pid
 	w := &worker{pid: pid, pool: p, cfg: cfg, slot: s, generation: p.generation, started: began}
 	s.workers = append(s.workers, w)
 	m.byPid[pid] = w
@@ -295,7 +363,7 @@ func (m *Manager) startWorker(p *pool, s *slot) {
 		}
 		m.pump(pipeR, p, s.index, pid, w.tail)
 	}
-	spawnTime := m.clock.Now().Sub(began)
+	spawnTime := r.Took
 	m.opts.Observer.WorkerSpawned(cfg.Name, spawnTime)
 	m.log.Info().Str("event", "worker_spawned").Str("pool", cfg.Name).Int("slot", s.index).
 		Int("pid", pid).Int("gen", w.generation).Dur("spawn_ms", spawnTime).Msg("worker started")

@@ -14,11 +14,16 @@
 //     but Go cannot run code between fork and exec. So the master execs its
 //     own binary (the shim, recognised by an environment marker); the shim
 //     sets LISTEN_PID to its own pid, resets signal state and the umask, and
-//     execs the command. exec keeps the pid, so the value is exact.
+//     execs the command. exec keeps the pid, so the value is exact. The shim
+//     does it from the init of package shim, before the rest of the binary
+//     initialises, so that a start costs the CPU of a small program, not
+//     of pmux's whole CLI.
 //   - A parent-death signal belongs to the OS thread that forked, not to the
 //     process (golang/go#27505): if that thread exits, the kernel signals the
 //     child as if the master had died. Every fork therefore happens on one
-//     goroutine locked to its thread for the Spawner's whole life.
+//     of a few goroutines, each locked to its thread for the Spawner's
+//     whole life; several, so that StartAll forks a reload's workers side
+//     by side and one slow start holds up only its own thread.
 //   - A parent-death signal reaches the direct child only. A worker that
 //     is a wrapper (sh -c 'app; echo bye', npm start) forks the app, which
 //     would outlive a master killed with SIGKILL, re-parented to init. So

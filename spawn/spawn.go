@@ -6,7 +6,9 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"syscall"
+	"time"
 )
 
 // Spec describes one process to start.
@@ -32,8 +34,11 @@ type Spec struct {
 // ErrNotSupported is returned where the platform lacks a facility pmux relies on.
 var ErrNotSupported = errors.New("not supported on this platform")
 
-// Spawner forks every child from one goroutine locked to its OS thread, so
-// that parent-death signals fire only when the master process dies.
+// Spawner forks every child from a few goroutines, each locked to its OS
+// thread for the Spawner's life, so that parent-death signals fire only
+// when the master process dies. Several threads let StartAll start a
+// reload's workers side by side: one slow start (a command on a slow disk)
+// holds up its own thread, not the others.
 type Spawner struct {
 	requests chan request
 	done     chan struct{}
@@ -80,16 +85,24 @@ func New() (*Spawner, error) {
 		devNull:  devNull,
 		self:     self,
 	}
-	go s.loop()
+	var loops sync.WaitGroup
+	for range spawnThreads {
+		loops.Go(s.loop)
+	}
+	go func() { loops.Wait(); close(s.done) }()
 	return s, nil
 }
+
+// spawnThreads is how many threads fork. The kernel lets forks from
+// several threads overlap (each waits for its own child's exec), and on a
+// busy machine each thread gets its own share of the CPU.
+const spawnThreads = 4
 
 func (s *Spawner) loop() {
 	// Never unlocked: the thread must outlive every child that holds a
 	// parent-death signal. When loop returns the thread exits with it, which
 	// is only at Close, once the master is done with its children.
 	runtime.LockOSThread()
-	defer close(s.done)
 	for req := range s.requests {
 		pid, err := req.fork()
 		req.reply <- result{pid, err}
@@ -102,7 +115,37 @@ func (s *Spawner) Start(spec Spec) (int, error) {
 	return s.onThread(func() (int, error) { return s.fork(spec) })
 }
 
-// onThread runs fork on the spawning thread.
+// Started is the outcome of one of StartAll's specs: the child's pid or
+// why it did not start, and how long the fork and exec took on its thread.
+type Started struct {
+	Pid  int
+	Err  error
+	Took time.Duration
+}
+
+// StartAll starts every spec, on the Spawner's threads side by side, and
+// returns their outcomes in the order of specs.
+func (s *Spawner) StartAll(specs []Spec) []Started {
+	out := make([]Started, len(specs))
+	replies := make([]chan result, len(specs))
+	for i, spec := range specs {
+		replies[i] = make(chan result, 1)
+		o := &out[i]
+		s.requests <- request{func() (int, error) {
+			t := time.Now()
+			pid, err := s.fork(spec)
+			o.Took = time.Since(t)
+			return pid, err
+		}, replies[i]}
+	}
+	for i, reply := range replies {
+		r := <-reply
+		out[i].Pid, out[i].Err = r.pid, r.err
+	}
+	return out
+}
+
+// onThread runs fork on a spawning thread.
 func (s *Spawner) onThread(fork func() (int, error)) (int, error) {
 	reply := make(chan result, 1)
 	s.requests <- request{fork, reply}
