@@ -12,7 +12,8 @@
 //	BENCH_IDLE     idle measurement (30s)
 //	BENCH_RUNS     repetitions of each load scenario (3)
 //	BENCH_RATE     offered requests per second (1000)
-//	BENCH_ONLY     comma-separated scenario names to run (all)
+//	BENCH_ONLY     comma-separated scenario names to run (all); "scale"
+//	               alone updates only that section of an existing report
 //
 // Every load is bounded in count and time, every process started is ended
 // by pid, and orphans of the masters under test are reaped (the runner is
@@ -316,6 +317,27 @@ func run() error {
 		}
 	}
 
+	if want("scale") {
+		raiseFileLimit()
+		for _, name := range []string{"pmux", "unicorn"} {
+			sizes := scaleSizes
+			if name == "unicorn" {
+				if _, err := exec.LookPath("unicorn"); err != nil {
+					res.skipped["scale, unicorn"] = "unicorn is not installed"
+					continue
+				}
+				sizes = unicornScaleSizes
+			}
+			for _, n := range sizes {
+				progress("cost as the work grows: %s with %d workers", name, n)
+				if err := measureScale(e, c, name, n, res, progress); err != nil {
+					res.fail(fmt.Sprintf("scale, %s %d: %v", name, n, err))
+					progress("  error: %v", err)
+				}
+			}
+		}
+	}
+
 	if idleSet != nil {
 		progress("idle: the whole session")
 		measureLongIdle(idleSet, idleMarks, res)
@@ -325,7 +347,15 @@ func run() error {
 	info.took = time.Since(began)
 	info.loadAfter = loadAvg()
 	out := envOr("BENCH_OUT", filepath.Join(root, "BENCHMARKS.md"))
-	if err := os.WriteFile(out, []byte(report(c, info, flavors, slowFlavors, idleFlavors, res)), 0o644); err != nil {
+	doc := report(c, info, flavors, slowFlavors, idleFlavors, res)
+	if len(only) == 1 && only["scale"] {
+		// The scale section alone: spliced into the report of the last
+		// full run, whose other sections stay as they were.
+		if old, err := os.ReadFile(out); err == nil {
+			doc = spliceSection(string(old), doc, scaleHeading)
+		}
+	}
+	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {
 		return err
 	}
 	progress("wrote %s", out)

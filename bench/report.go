@@ -295,6 +295,8 @@ func report(c cfg, in info, flavors, slowFlavors, idleFlavors []flavor, res *res
 	}
 	p("\n")
 
+	scaleSection(&b, c, res)
+
 	p(notMeasured)
 	if len(res.errors) > 0 || len(res.skipped) > 0 {
 		p("## Errors during this run\n\n")
@@ -459,4 +461,85 @@ func buildTargets(res *results) []target {
 	add(target{what: "spawn overhead per worker beyond fork+exec", bar: "≤ 3 ms", pmux: ocell, guni: "–", unic: "–",
 		pmuxVal: over.median(), ok: func(v float64) bool { return v <= 3 }, short: whySpawn})
 	return ts
+}
+
+// scaleHeading opens the "cost as the work grows" section, which a run of
+// that scenario alone splices into an existing report (see spliceSection).
+const scaleHeading = "## Cost as the work grows"
+
+func scaleSection(b *strings.Builder, c cfg, res *results) {
+	if res.find("scale", "pmux 4") == nil && res.find("scale", "unicorn 4") == nil {
+		return
+	}
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("%s\n\n", scaleHeading)
+	p("What the master itself costs as the pool grows. One master at a time, alone: `pmux run -w N --ready none -- sleep 100000` (ready at exec, so a reload is bounded by pmux's own spawning, not by a worker's boot; worker output in the default `prefix` mode, so every worker has an output pipe), and unicorn with `worker_processes N` serving bench/apps/config.ru, in the same run. "+
+		"*Master RSS* is VmRSS 2 s after the last worker started; *per added worker* is (RSS at N − RSS at 4) ÷ (N − 4) for the same master. *Idle wakeups* are the voluntary plus involuntary context switches of every master thread over %v with nothing happening. *HUP → all replaced*: from the HUP until every old worker has exited and N new ones run. *Spawns/s*: N ÷ the time from the master's exec to N workers running. *spawn_ms* is pmux's own figure per worker: the fork and exec of its shim on the spawning thread; *master CPU per spawn* is the master's user+system time at that point ÷ N. *status* is `pmux status --json` (a process that asks the control socket), *metrics* one scrape of /metrics. One run per size (`BENCH_ONLY=scale make bench` runs this section alone and splices it into BENCHMARKS.md; `BENCH_IDLE` shortens the idle window).\n\n", c.idle)
+	p("| master | workers | master RSS MB | of which anonymous MB | per added worker KB | idle wakeups | HUP → all replaced ms | spawns/s | spawn_ms median | master CPU per spawn ms | status --json ms | metrics scrape ms | RSS after the HUP MB |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	f1 := func(v float64) string { return fmt.Sprintf("%.1f", v) }
+	f0 := func(v float64) string { return fmt.Sprintf("%.0f", v) }
+	f2 := func(v float64) string { return fmt.Sprintf("%.2f", v) }
+	var notes []string
+	for _, master := range []struct {
+		name  string
+		sizes []int
+	}{{"pmux", scaleSizes}, {"unicorn", unicornScaleSizes}} {
+		base := res.find("scale", master.name+" 4")
+		for _, n := range master.sizes {
+			r := res.find("scale", master.name+" "+strconv.Itoa(n))
+			if r == nil {
+				continue
+			}
+			per := "–"
+			if base != nil && n > 4 {
+				per = f1((r.get("rss").median() - base.get("rss").median()) * 1024 / float64(n-4))
+			}
+			cell := func(key string, f func(float64) string) string { return r.get(key).cell(f) }
+			p("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", master.name, n,
+				cell("rss", f1), cell("anon", f1), per, cell("wakeups", fmtInt), cell("hupMs", fmtMs),
+				cell("spawnRate", f0), cell("spawnMs", f2), cell("cpuPer", f2),
+				cell("statusMs", fmtMs), cell("metricsMs", fmtMs), cell("rssAfterHUP", f1))
+			for _, note := range r.notes {
+				notes = append(notes, master.name+" "+strconv.Itoa(n)+": "+note)
+			}
+		}
+	}
+	p("\n")
+	for _, n := range notes {
+		p("- %s\n", n)
+	}
+	if len(notes) > 0 {
+		p("\n")
+	}
+	p("Where pmux's memory goes: a worker costs the master its bookkeeping (the worker's record, its place in the pid table, its output pipe's prefix and fd) and nothing that grows with time: an output pipe is followed by one goroutine for all of them through one epoll set (Linux), and a quiet pipe holds no read buffer, only a partial line while one is pending. Where a spawn's time goes: the master forks on one locked thread (a vfork, so the cost does not grow with the master's memory) and waits until the child has exec'd pmux's own binary as the shim, which then sets LISTEN_PID and execs the command from its package's init, before the rest of pmux initialises. On this shared 2-CPU machine the shims and the `sleep`s they become compete with the master for the CPU, which is most of a spawn's wall time.\n\n")
+}
+
+// spliceSection returns old with its section under heading (up to the
+// next "## " heading) replaced by the one in fresh, or fresh's section
+// inserted before old's "## Not measured" section (or appended) when old
+// has none.
+func spliceSection(old, fresh, heading string) string {
+	section := func(doc string) (start, end int) {
+		start = strings.Index(doc, heading+"\n")
+		if start < 0 {
+			return -1, -1
+		}
+		end = len(doc)
+		if i := strings.Index(doc[start+len(heading):], "\n## "); i >= 0 {
+			end = start + len(heading) + i + 1
+		}
+		return start, end
+	}
+	fs, fe := section(fresh)
+	if fs < 0 {
+		return old
+	}
+	part := fresh[fs:fe]
+	if start, end := section(old); start >= 0 {
+		return old[:start] + part + old[end:]
+	}
+	if i := strings.Index(old, "\n## Not measured"); i >= 0 {
+		return old[:i+1] + part + old[i+1:]
+	}
+	return old + "\n" + part
 }
