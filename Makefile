@@ -101,6 +101,9 @@ clean:
 # Benchmarks side by side with gunicorn and unicorn (bench/): loopback, every
 # load bounded; writes BENCHMARKS.md. BENCH_IDLE shortens the 30 s idle
 # measurement, BENCH_RUNS sets the repetitions (see bench/main.go).
+# BENCH_ONLY=scale make bench runs only the "cost as the work grows" table
+# (pmux at 4 to 1024 workers, unicorn at 4, 64, 256; about 5 minutes) and
+# splices it into the existing BENCHMARKS.md.
 bench: build
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/bench ./bench
 	PMUX=$(BIN)/pmux BENCH_GO_APP=$(BIN)/example-go ./$(BIN)/bench
