@@ -80,8 +80,8 @@ func TestLoopNewMasterIsReadyForSystemdAfterTheHandOver(t *testing.T) {
 	// Sent while the old master is still the main pid: systemd drops it.
 	sd.Await(child, "READY=1")
 	m.Signal(syscall.SIGQUIT)
-	if got := sd.Await(m.Pid(), "MAINPID="); got != "MAINPID="+strconv.Itoa(child) {
-		t.Errorf("old master's hand-over %q, want MAINPID=%d", got, child)
+	if got := sd.Await(m.Pid(), "MAINPID="); !strings.HasPrefix(got+"\n", "MAINPID="+strconv.Itoa(child)+"\n") {
+		t.Errorf("old master's hand-over %q, want MAINPID=%d first", got, child)
 	}
 	m.Wait(30 * time.Second)
 	// What the new master says now, systemd accepts.
