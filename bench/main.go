@@ -348,11 +348,14 @@ func run() error {
 	info.loadAfter = loadAvg()
 	out := envOr("BENCH_OUT", filepath.Join(root, "BENCHMARKS.md"))
 	doc := report(c, info, flavors, slowFlavors, idleFlavors, res)
-	if len(only) == 1 && only["scale"] {
-		// The scale section alone: spliced into the report of the last
-		// full run, whose other sections stay as they were.
-		if old, err := os.ReadFile(out); err == nil {
-			doc = spliceSection(string(old), doc, scaleHeading)
+	// One section alone (the scale one, or the headline): spliced into
+	// the report of the last full run, whose other sections stay as they
+	// were.
+	for name, heading := range map[string]string{"scale": scaleHeading, "slowreload": headlineHeading} {
+		if len(only) == 1 && only[name] {
+			if old, err := os.ReadFile(out); err == nil {
+				doc = spliceSection(string(old), doc, heading)
+			}
 		}
 	}
 	if err := os.WriteFile(out, []byte(doc), 0o644); err != nil {

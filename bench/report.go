@@ -211,9 +211,10 @@ func report(c cfg, in info, flavors, slowFlavors, idleFlavors []flavor, res *res
 	table(&b, res, "reload", all, reloadCols)
 	ratios(&b, res, "reload", []string{"replaced", "maxAfter"}, []string{"replaced", "max latency"})
 
-	p("## Reload of an app that boots in 1 s (the headline)\n\nEvery server started with `APP_BOOT_DELAY=1`: the app sleeps 1 s while it loads. One HUP at 1 s into a 5 s load; windows over the 3 s after the HUP. `pmux + Go`, `pmux + gunicorn(1)` and `pmux + unicorn(1)` run with `--ready notify` and the apps' READY=1 hooks. `--ready auto` rows have no help from the app at all: the Go example sends nothing (it has no NOTIFY_SOCKET), gunicorn runs as `gunicorn -w 1 app:app` and unicorn as `unicorn config.ru`, with no config file, no hook and no preload; pmux sees a worker ready once a process of its group waits on the socket. Under `--ready none` a worker counts as ready at exec, so the old ones are stopped while the new ones still load, as gunicorn and unicorn do. gunicorn and unicorn alone stop the old workers at once and the new ones load the app for a second.\n\n")
+	p(headlineHeading + "\n\nEvery server started with `APP_BOOT_DELAY=1`: the app sleeps 1 s while it loads. One HUP at 1 s into a 5 s load; windows over the 3 s after the HUP. `pmux + Go`, `pmux + gunicorn(1)` and `pmux + unicorn(1)` run with `--ready notify` and the apps' READY=1 hooks. `--ready auto` rows have no help from the app at all: the Go example sends nothing (it has no NOTIFY_SOCKET), gunicorn runs as `gunicorn -w 1 app:app` and unicorn as `unicorn config.ru`, with no config file, no hook and no preload; pmux sees a worker ready once a process of its group waits on the socket. Under `--ready none` a worker counts as ready at exec, so the old ones are stopped while the new ones still load, as gunicorn and unicorn do. gunicorn and unicorn alone stop the old workers at once and the new ones load the app for a second.\n\n")
 	table(&b, res, "slowreload", names(slowFlavors), reloadCols)
 	ratios(&b, res, "slowreload", []string{"replaced", "maxAfter", "within50"}, []string{"replaced", "max latency", "answered within 50 ms"})
+	p("(`BENCH_ONLY=slowreload make bench` runs this section alone and splices it into BENCHMARKS.md; the targets above are the last full run's.)\n\n")
 	p("pmux's own CPU from the HUP until all 4 new workers answer (median, min–max over the runs), and per worker booted; the difference between `--ready auto` and `--ready none` for the same app is what looking for the wait costs a boot.\n\n")
 	p("| | master CPU ms, HUP → replaced | per worker booted ms |\n|---|---|---|\n")
 	for _, f := range slowFlavors {
@@ -513,6 +514,10 @@ func scaleSection(b *strings.Builder, c cfg, res *results) {
 	}
 	p("Where pmux's memory goes: a worker costs the master its bookkeeping (the worker's record, its place in the pid table, its output pipe's prefix and fd) and nothing that grows with time: an output pipe is followed by one goroutine for all of them through one epoll set (Linux), and a quiet pipe holds no read buffer, only a partial line while one is pending. Where a spawn's time goes: the master forks on four locked threads side by side (each a vfork, so the cost does not grow with the master's memory), each waiting until its child has exec'd pmux's own binary as the shim, which then sets LISTEN_PID and execs the command from its package's init, before the rest of pmux initialises. On this shared 2-CPU machine the shims and the `sleep`s they become compete with the master for the CPU, which is most of a spawn's wall time.\n\n")
 }
+
+// headlineHeading heads the slow reload's section, which BENCH_ONLY=slowreload
+// splices into an existing report.
+const headlineHeading = "## Reload of an app that boots in 1 s (the headline)"
 
 // spliceSection returns old with its section under heading (up to the
 // next "## " heading) replaced by the one in fresh, or fresh's section
