@@ -59,11 +59,33 @@ func (m *Manager) activityLooks() []activityLook {
 // ones waits), then has the loop record what it saw, so that how long a
 // worker has been busy or waiting carries from one status to the next.
 func (m *Manager) readActivity(ctx context.Context, st *status.Status, looks []activityLook) {
+	// A look at each group's known members first; then one walk of /proc
+	// for all the groups where none waits (a walk per group would read the
+	// machine's processes once per worker), and a second look at those.
+	var again []int
+	var walk []*proc.Group
 	for i := range looks {
 		if ctx.Err() != nil {
 			return
 		}
-		looks[i].sample = lookBusy(looks[i].group, true)
+		looks[i].sample = lookBusy(looks[i].group, false)
+		if s := looks[i].sample; s.err == nil && !s.waiting {
+			again = append(again, i)
+			if g, ok := looks[i].group.(*proc.Group); ok {
+				walk = append(walk, g)
+			} else {
+				_ = looks[i].group.Rescan(false) // a probe of another kind walks on its own
+			}
+		}
+	}
+	if len(again) > 0 && ctx.Err() == nil {
+		if proc.RescanAll(walk) == nil {
+			for _, i := range again {
+				looks[i].sample = lookBusy(looks[i].group, false)
+			}
+		}
+	}
+	for i := range looks {
 		looks[i].sample.w = looks[i].w
 	}
 	_ = m.Query(ctx, func() {

@@ -92,33 +92,61 @@ func (g *Group) Members() []int {
 // while the kernel has handed out no pid since; the known members that
 // left the group (or exited) are dropped.
 func (g *Group) Rescan(all bool) error {
-	last, lastErr := g.fs.LastPid()
-	g.mu.Lock()
-	from := max(g.scannedTo+1, g.pgid)
-	switch {
-	case all, lastErr != nil, last < g.scannedTo: // asked, unknown, or the pid counter wrapped
-		from = 0
-	case last == g.scannedTo:
-		g.mu.Unlock()
-		return nil // no process was started since the last walk
+	return g.fs.rescan([]*Group{g}, all)
+}
+
+// RescanAll is Rescan(false) of several groups of one FS in one walk of
+// /proc, from the earliest pid one of them has not read: a status of a
+// thousand workers walks the machine once, not once per worker.
+func RescanAll(groups []*Group) error {
+	if len(groups) == 0 {
+		return nil
 	}
-	known := slices.Clone(g.members)
-	g.mu.Unlock()
-	found, err := g.fs.Groups([]int{g.pgid}, from)
+	return groups[0].fs.rescan(groups, false)
+}
+
+func (fs FS) rescan(groups []*Group, all bool) error {
+	last, lastErr := fs.LastPid()
+	var todo []*Group
+	var pgids []int
+	from := -1
+	for _, g := range groups {
+		g.mu.Lock()
+		gfrom := max(g.scannedTo+1, g.pgid)
+		switch {
+		case all, lastErr != nil, last < g.scannedTo: // asked, unknown, or the pid counter wrapped
+			gfrom = 0
+		case last == g.scannedTo:
+			g.mu.Unlock()
+			continue // no process was started since the group's last walk
+		}
+		g.mu.Unlock()
+		todo = append(todo, g)
+		pgids = append(pgids, g.pgid)
+		if from < 0 || gfrom < from {
+			from = gfrom
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	found, err := fs.Groups(pgids, from)
 	if err != nil {
 		return err
 	}
-	members := found[g.pgid]
-	for _, pid := range known {
-		if st, err := g.fs.Stat(pid); err == nil && st.Pgrp == g.pgid && !st.Zombie() && st.State != 'X' && !slices.Contains(members, pid) {
-			members = append(members, pid)
+	for _, g := range todo {
+		members := found[g.pgid]
+		for _, pid := range g.Members() {
+			if st, err := fs.Stat(pid); err == nil && st.Pgrp == g.pgid && !st.Zombie() && st.State != 'X' && !slices.Contains(members, pid) {
+				members = append(members, pid)
+			}
 		}
-	}
-	g.SetMembers(members)
-	if lastErr == nil {
-		g.mu.Lock()
-		g.scannedTo = last
-		g.mu.Unlock()
+		g.SetMembers(members)
+		if lastErr == nil {
+			g.mu.Lock()
+			g.scannedTo = last
+			g.mu.Unlock()
+		}
 	}
 	return nil
 }

@@ -165,3 +165,36 @@ func TestGroupFindsForkedChild(t *testing.T) {
 		t.Errorf("a killed group waits: %+v, %v", w, err)
 	}
 }
+
+// One walk finds the forked children of several groups at once.
+func TestRescanAllFindsEveryGroupsChildren(t *testing.T) {
+	var groups []*Group
+	var leaders []int
+	for range 2 {
+		ln, ino := listen(t)
+		pid := startWaiter(t, "fork-epoll", ln)
+		t.Cleanup(func() { syscall.Kill(-pid, syscall.SIGKILL) })
+		groups = append(groups, Default.NewGroup(pid, []uint64{ino}))
+		leaders = append(leaders, pid)
+	}
+	waiting := 0
+	for deadline := time.Now().Add(5 * time.Second); waiting < len(groups) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := RescanAll(groups); err != nil {
+			t.Fatalf("RescanAll: %v", err)
+		}
+		waiting = 0
+		for _, g := range groups {
+			if w, err := g.Waiting(); err == nil && w.Kind == WaitEpoll {
+				waiting++
+			}
+		}
+	}
+	for i, g := range groups {
+		if m := g.Members(); len(m) != 2 || m[0] != leaders[i] {
+			t.Errorf("group %d: Members = %v, want the leader and its child", leaders[i], m)
+		}
+	}
+	if waiting != len(groups) {
+		t.Errorf("%d of %d groups seen waiting after RescanAll", waiting, len(groups))
+	}
+}
