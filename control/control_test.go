@@ -406,6 +406,26 @@ func TestWedgedMasterTimesOut(t *testing.T) {
 	}
 }
 
+// A stop asked of a master on its way out is the stop that was asked: it
+// is answered OK, while other requests say the master is shutting down.
+func TestStopOfAStoppingMasterIsDone(t *testing.T) {
+	for _, err := range []error{status.ErrStopped, status.ErrStopping} {
+		m := &fakeMaster{err: err}
+		s := startServer(t, m, Options{})
+		c := dialRaw(t, s.Path())
+		for _, line := range []string{`{"cmd":"stop"}`, `{"cmd":"stop","quick":true}`} {
+			c.send(line + "\n")
+			if resp := c.recv(); !resp.OK {
+				t.Errorf("%s to a master that says %v: %+v, want OK", line, err, resp)
+			}
+		}
+		c.send(`{"cmd":"reload"}` + "\n")
+		if resp := c.recv(); resp.OK {
+			t.Errorf("reload of a master that says %v answered OK", err)
+		}
+	}
+}
+
 func TestMasterErrorsAreReported(t *testing.T) {
 	m := &fakeMaster{err: status.ErrStopped}
 	s := startServer(t, m, Options{})

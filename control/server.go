@@ -330,10 +330,18 @@ func (s *Server) handle(line []byte) Response {
 		}
 		return s.status(ctx, CmdScale)
 	case CmdStop:
+		action := signalmap.GracefulStop
 		if req.Quick {
-			return s.do(ctx, req.Cmd, signalmap.QuickStop)
+			action = signalmap.QuickStop
 		}
-		return s.do(ctx, req.Cmd, signalmap.GracefulStop)
+		// A master with nothing left to stop may be gone before it can say
+		// it took the stop: that, or a master already stopping, is the stop
+		// that was asked, not a failure of it.
+		err := s.master.Do(ctx, action)
+		if err != nil && !errors.Is(err, status.ErrStopped) && !errors.Is(err, status.ErrStopping) && s.ctx.Err() == nil {
+			return Response{Error: s.describe(req.Cmd, err)}
+		}
+		return Response{OK: true}
 	default:
 		// ParseRequest lets through no other command than these.
 		return s.do(ctx, req.Cmd, plainActions[req.Cmd])
