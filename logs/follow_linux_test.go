@@ -54,18 +54,7 @@ func TestFollowCostsNoGoroutinePerPipe(t *testing.T) {
 		ended.Add(1)
 		r.Follow("web", "p ", nil, ended.Done)
 	}
-	for i := 0; i < pipes; i += 2 {
-		if _, err := ws[i].WriteString("whole\npartial"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(rec.String(), "p whole\n") < pipes/2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d lines written", strings.Count(rec.String(), "p whole\n"), pipes/2)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	writeHalfAndAwait(t, ws, rec)
 	var held uint64
 	if after := heap(); after > before {
 		held = (after - before) / pipes
@@ -90,7 +79,7 @@ func TestFollowCostsNoGoroutinePerPipe(t *testing.T) {
 		defer s.follow.mu.Unlock()
 		return s.follow.epfd == -1
 	}
-	for !closed() {
+	for deadline := time.Now().Add(10 * time.Second); !closed(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the epoll set is still open with no pipe followed")
 		}

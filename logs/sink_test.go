@@ -194,21 +194,10 @@ func TestPumpIdleHoldsNoBuffer(t *testing.T) {
 		done.Go(func() { s.Pump(rs[i], "web", "p ") })
 	}
 	// Half get a whole line and a partial one, the others nothing.
-	for i := 0; i < pumps; i += 2 {
-		if _, err := ws[i].WriteString("whole\npartial"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for strings.Count(rec.String(), "p whole\n") < pumps/2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d lines written", strings.Count(rec.String(), "p whole\n"), pumps/2)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	writeHalfAndAwait(t, ws, rec)
 	// Once every pump has parked again, what they hold stays put.
 	var held uint64
-	for {
+	for deadline := time.Now().Add(10 * time.Second); ; {
 		if after := heap(); after > before {
 			held = (after - before) / pumps
 		} else {
@@ -616,5 +605,24 @@ func BenchmarkSinkPump(b *testing.B) {
 				b.Fatalf("Dropped = %d", s.Dropped())
 			}
 		})
+	}
+}
+
+// writeHalfAndAwait writes a whole line and a partial one to every other
+// pipe of ws, and waits until rec has every whole line (prefixed "p ").
+func writeHalfAndAwait(t *testing.T, ws []*os.File, rec *recorder) {
+	t.Helper()
+	for i := 0; i < len(ws); i += 2 {
+		if _, err := ws[i].WriteString("whole\npartial"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := (len(ws) + 1) / 2
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(rec.String(), "p whole\n") < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d lines written", strings.Count(rec.String(), "p whole\n"), want)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
